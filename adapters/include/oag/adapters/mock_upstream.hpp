@@ -1,0 +1,32 @@
+#pragma once
+/// The built-in `mock` provider: an in-process upstream that answers
+/// OpenAI-wire requests deterministically, so a fresh install works with no
+/// provider account and tests have a predictable model.
+///
+/// Models: `mock/echo` (any model name behaves the same) replies with the
+/// last user message. Directives in the last user message:
+///   `#mock:tool=NAME:{"json":"args"}`  emit a call to tool NAME (repeat for
+///                                       parallel calls)
+///   `#mock:error=STATUS`               answer with an OpenAI error body
+/// Usage: prompt_tokens = words in all message texts + 3 per message;
+/// completion_tokens = words in the reply (or in the tool arguments).
+/// Streams send one chunk per word, then usage when asked for, then [DONE].
+
+#include <string>
+
+#include "oag/adapters/http_types.hpp"
+
+namespace oag::adapters {
+
+/// A complete upstream answer.
+struct mock_response {
+  int status = 200;
+  header_list headers;
+  std::string body;
+};
+
+/// Answers an outbound request built by the openai adapter
+/// (`/chat/completions` or `/embeddings`).
+mock_response mock_answer(const outbound_request& request);
+
+} // namespace oag::adapters

@@ -1,0 +1,45 @@
+#pragma once
+/// Server-sent events: an incremental parser for upstream streams (bytes may
+/// arrive split anywhere, including inside a multi-byte UTF-8 character)
+/// and the framing OAG writes to clients.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace oag::sse {
+
+/// One parsed event.
+struct event {
+  std::optional<std::string> name; ///< the `event:` field, if any
+  std::string data;                ///< `data:` lines joined with '\n'
+};
+
+/// Incremental SSE parser. Handles LF and CRLF line ends, comment lines
+/// (":" keep-alives), multiple data lines and an optional space after ':'.
+class parser {
+ public:
+  /// Feeds bytes; appends every event completed by them.
+  void feed(std::string_view bytes, std::vector<event>& out);
+  /// Bytes buffered that do not yet form a complete event.
+  std::size_t pending_bytes() const noexcept { return buffer_.size(); }
+  /// True if an event was started but not terminated by a blank line.
+  bool has_partial_event() const noexcept;
+
+ private:
+  std::string buffer_;
+  event current_;
+  bool current_has_fields_ = false;
+};
+
+/// "data: <payload>\n\n".
+std::string frame_data(std::string_view payload);
+
+/// "event: <name>\ndata: <payload>\n\n".
+std::string frame_event(std::string_view name, std::string_view payload);
+
+/// "data: [DONE]\n\n".
+inline constexpr std::string_view done_frame = "data: [DONE]\n\n";
+
+} // namespace oag::sse

@@ -1,0 +1,68 @@
+#pragma once
+/// RocksDB key encoding: the only place that knows how keys are laid out.
+///
+/// Tenant keys start with the company id, so one company's data is one
+/// contiguous key range:   <company_id> 0x00 <record_kind> <suffix>
+/// Global keys (not owned by one company) start with 0x00:
+///                         0x00 <record_kind> <suffix>
+/// Company ids never contain 0x00, so the two spaces never overlap.
+/// Sequence numbers in suffixes are 8-byte big-endian so byte order is
+/// numeric order. The enum values are frozen: they are on disk.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace oag::storage {
+
+/// Kinds of records. Values are persisted: never renumber, only append.
+enum class record_kind : std::uint8_t {
+  company = 1,       ///< tenant: the company record
+  api_key = 2,       ///< tenant: api key metadata, suffix = key id
+  key_hash = 3,      ///< global: sha256(key) -> company id + key id
+  provider = 4,      ///< tenant: connected provider, suffix = provider name
+  wallet = 5,        ///< tenant: the wallet totals
+  reservation = 6,   ///< tenant: open reservation, suffix = call id
+  ledger = 7,        ///< tenant: ledger entry, suffix = be64 sequence
+  idempotency = 8,   ///< tenant: idempotency record, suffix = scope 0x00 key
+  meta = 9,          ///< global: schema version, admin token hash, ...
+  company_index = 10,///< global: list of companies, suffix = company id
+  settled_call = 11, ///< tenant: marker that a call id was settled
+};
+
+/// Key of a tenant record: company id, 0x00, kind, suffix.
+std::string tenant_key(std::string_view company_id, record_kind kind,
+                       std::string_view suffix = {});
+
+/// Prefix covering every tenant record of one kind for one company.
+std::string tenant_prefix(std::string_view company_id, record_kind kind);
+
+/// Key of a global record: 0x00, kind, suffix.
+std::string global_key(record_kind kind, std::string_view suffix = {});
+
+/// Prefix covering every global record of one kind.
+std::string global_prefix(record_kind kind);
+
+/// 8-byte big-endian encoding of a sequence number.
+std::string encode_be64(std::uint64_t value);
+
+/// Decodes an 8-byte big-endian sequence number; nullopt if not 8 bytes.
+std::optional<std::uint64_t> decode_be64(std::string_view bytes);
+
+/// Splits a tenant key into its parts; nullopt if it is not a tenant key.
+struct tenant_key_parts {
+  std::string_view company_id;
+  record_kind kind;
+  std::string_view suffix;
+};
+std::optional<tenant_key_parts> parse_tenant_key(std::string_view key);
+
+/// Key of a ledger entry (tenant, kind ledger, be64 sequence).
+std::string ledger_key(std::string_view company_id, std::uint64_t seq);
+
+/// Key of an idempotency record for one scope (e.g. "credit").
+std::string idempotency_key(std::string_view company_id, std::string_view scope,
+                            std::string_view key);
+
+} // namespace oag::storage
