@@ -34,7 +34,9 @@ class write_batch {
   write_batch(const write_batch&) = delete;
   write_batch& operator=(const write_batch&) = delete;
 
+  /// Adds a put of `key` to `value`.
   void put(std::string_view key, std::string_view value);
+  /// Adds a delete of `key`.
   void del(std::string_view key);
   /// Number of operations in the batch.
   std::size_t size() const noexcept;
@@ -58,14 +60,16 @@ class database {
   database(const database&) = delete;
   database& operator=(const database&) = delete;
 
-  /// Opens (creating if needed) the database under `dir`.
+  /// Opens (creating if needed, parent directories included) the database
+  /// under `dir`, tuned for a small memory footprint.
   static result<std::shared_ptr<database>> open(const std::string& dir,
                                                 durability mode);
 
   /// Reads one key; nullopt when absent.
   result<std::optional<std::string>> get(std::string_view key) const;
 
-  /// Writes a batch atomically with the configured durability.
+  /// Writes a batch atomically with the configured durability. The batch is
+  /// left as it was, so a failed write can be retried with the same batch.
   result<void> write(write_batch& batch);
 
   /// Writes one key (a batch of one).
@@ -86,6 +90,7 @@ class database {
   /// Flushes memtables and closes; further calls fail. Idempotent.
   void close();
 
+  /// The durability every write of this database uses.
   durability mode() const noexcept { return mode_; }
 
  private:

@@ -31,11 +31,20 @@ enum class record_kind : std::uint8_t {
   settled_call = 11, ///< tenant: marker that a call id was settled
 };
 
+/// True when `company_id` can lead a tenant key: non-empty and free of 0x00.
+/// Ids from outside (URL paths, config) must pass this before reaching
+/// tenant_key, which treats a bad id as a programming error.
+bool is_valid_company_id(std::string_view company_id) noexcept;
+
 /// Key of a tenant record: company id, 0x00, kind, suffix.
+/// Throws std::invalid_argument when !is_valid_company_id(company_id): an
+/// empty id would land in the global space and an embedded 0x00 would alias
+/// another company's keys, so silently encoding either would break isolation.
 std::string tenant_key(std::string_view company_id, record_kind kind,
                        std::string_view suffix = {});
 
 /// Prefix covering every tenant record of one kind for one company.
+/// Same precondition (and exception) as tenant_key.
 std::string tenant_prefix(std::string_view company_id, record_kind kind);
 
 /// Key of a global record: 0x00, kind, suffix.
@@ -50,18 +59,22 @@ std::string encode_be64(std::uint64_t value);
 /// Decodes an 8-byte big-endian sequence number; nullopt if not 8 bytes.
 std::optional<std::uint64_t> decode_be64(std::string_view bytes);
 
-/// Splits a tenant key into its parts; nullopt if it is not a tenant key.
+/// The parts of a tenant key; views into the parsed key.
 struct tenant_key_parts {
   std::string_view company_id;
   record_kind kind;
   std::string_view suffix;
 };
+
+/// Splits a tenant key into its parts; nullopt if it is not a tenant key
+/// (global key, no kind byte, or a kind value this build does not know).
 std::optional<tenant_key_parts> parse_tenant_key(std::string_view key);
 
 /// Key of a ledger entry (tenant, kind ledger, be64 sequence).
 std::string ledger_key(std::string_view company_id, std::uint64_t seq);
 
-/// Key of an idempotency record for one scope (e.g. "credit").
+/// Key of an idempotency record for one scope (e.g. "credit"). The scope is
+/// a fixed internal name without 0x00; `key` may be any client bytes.
 std::string idempotency_key(std::string_view company_id, std::string_view scope,
                             std::string_view key);
 

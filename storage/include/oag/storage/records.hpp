@@ -74,6 +74,9 @@ struct ledger_entry {
   std::string status;      ///< "completed", "failed", "cancelled", "disconnected"
 };
 
+/// JSON encodings, one object per record with the struct's field names.
+/// Binary fields (provider_record::sealed_api_key) are base64 in the JSON.
+/// Never throws; invalid UTF-8 in text fields is replaced with U+FFFD.
 std::string encode(const company_record& r);
 std::string encode(const api_key_record& r);
 std::string encode(const provider_record& r);
@@ -81,6 +84,9 @@ std::string encode(const wallet_record& r);
 std::string encode(const reservation_record& r);
 std::string encode(const ledger_entry& r);
 
+/// Decoders: fail with errc::storage_failure (never throw) on anything that
+/// is not an object carrying every field with its JSON type; unknown extra
+/// fields are ignored so newer writers stay readable.
 result<company_record> decode_company(std::string_view bytes);
 result<api_key_record> decode_api_key(std::string_view bytes);
 result<provider_record> decode_provider(std::string_view bytes);

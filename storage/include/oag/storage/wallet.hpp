@@ -4,6 +4,7 @@
 /// applies the batch, and only on success adopts the new state, so memory
 /// and disk never disagree.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,12 @@ struct wallet_change {
   wallet_record after;
   write_batch batch;
 };
+
+/// Common rules: negative amounts fail with invalid_request; a reservation
+/// larger than the wallet's reserved total fails with conflict (it is not
+/// one of this wallet's open reservations); totals that would overflow fail
+/// with invalid_request. After every successful plan,
+/// credits = balance + reserved + spent still holds.
 
 /// Adds credit; the idempotency record `idem_key` (if given) goes in the
 /// same batch, holding `result_json` to answer repeats with.
@@ -36,7 +43,10 @@ result<wallet_change> plan_reserve(std::string_view company_id,
 /// Settles a reservation: the cost moves to spent, the rest back to
 /// balance, the reservation is deleted and `entry` appended to the ledger,
 /// all in one batch. A cost above the reservation is still charged in full
-/// (the balance may go below zero: the upstream really used it).
+/// (the balance may go below zero: the upstream really used it). The batch
+/// also writes the settled_call marker at tenant_key(company, settled_call,
+/// call_id), value encode_be64(entry.seq), so a repeated settle after a
+/// restart can be recognised and pointed at its ledger entry.
 result<wallet_change> plan_settle(std::string_view company_id,
                                   const wallet_record& before,
                                   const reservation_record& reservation,
