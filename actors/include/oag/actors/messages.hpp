@@ -1,0 +1,195 @@
+#pragma once
+/// Every message type the actors exchange, and the atoms that tag them, in
+/// one place. Handles are passed in messages (never globals) so a remote
+/// handle can later replace a local one.
+///
+/// Flow of one chat call:
+///   edge ──client_request──► directory ──tenant_request──► tenant
+///   tenant: resolve model, reserve, spawn call actor
+///   call ──upstream_send──► provider ── io thread ──► upstream
+///   upstream bytes ──upstream_head/body/done──► call ──► response_sink
+///   call ──settle_call/release_call──► tenant (one write batch) ──► call
+///   call ──► response_sink (final bytes only after the charge is durable)
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+#include <caf/actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "oag/actors/sink.hpp"
+#include "oag/adapters/http_client.hpp"
+#include "oag/adapters/http_types.hpp"
+#include "oag/error.hpp"
+#include "oag/storage/money.hpp"
+#include "oag/storage/records.hpp"
+
+namespace oag::actors {
+
+// -- error model bridge ------------------------------------------------------
+
+/// The CAF error category of oag::errc (registered at start-up).
+inline caf::atom_value oag_error_category() { return caf::atom("oag"); }
+
+/// Wraps a failure into a CAF error (code + message context).
+caf::error to_caf_error(const failure& f);
+
+/// Recovers a failure from a CAF error (CAF's own errors become internal).
+failure from_caf_error(const caf::error& e);
+
+/// Renders errors of the oag category for CAF's logs.
+std::string render_oag_error(std::uint8_t code, caf::atom_value, const caf::message& ctx);
+
+// -- routes -----------------------------------------------------------------
+
+/// The API operations OAG serves. The edge classifies a request into one
+/// of these (a pure function, see routes.hpp) before any actor sees it.
+enum class route_id : std::uint8_t {
+  chat_completions,
+  embeddings,
+  models_list,
+  model_get,
+  wallet_get,
+  ledger_list,
+  admin_companies_create,
+  admin_companies_list,
+  admin_company_get,
+  admin_keys_create,
+  admin_keys_list,
+  admin_keys_revoke,
+  admin_credits_add,
+  admin_wallet_get,
+  admin_ledger_list,
+  admin_provider_put,
+  admin_provider_get,
+  admin_provider_delete,
+  admin_providers_list,
+};
+
+/// One API call after HTTP parsing, JSON parsing and validation.
+struct api_request {
+  route_id route = route_id::models_list;
+  /// Path parameters in order (company id, key id, provider name, model).
+  std::vector<std::string> params;
+  /// Decoded query parameters.
+  std::map<std::string, std::string> query;
+  /// The parsed body (null when the request had none).
+  nlohmann::json body;
+  std::string request_id;
+  std::shared_ptr<response_sink> sink;
+};
+
+/// A client API call, authenticated by the hash of its bearer key.
+struct client_request {
+  std::string key_hash; ///< raw SHA-256 of the presented key
+  api_request api;
+};
+
+/// An admin API call (the admin token was checked by the edge).
+struct admin_request {
+  api_request api;
+};
+
+/// A request routed to the company that owns it.
+struct tenant_request {
+  std::string company_id;
+  std::string key_id; ///< empty for admin calls
+  bool admin = false;
+  api_request api;
+};
+
+// -- provider <-> call --------------------------------------------------------
+
+/// Asks a provider actor to run one exchange and stream it to `reply_to`.
+struct upstream_send {
+  std::string call_id;
+  adapters::outbound_request request;
+  adapters::http_timeouts timeouts;
+  caf::actor reply_to;
+};
+
+/// Aborts the exchange of a call (the client went away).
+struct upstream_cancel {
+  std::string call_id;
+};
+
+/// The upstream's response head.
+struct upstream_head {
+  int status = 0;
+  adapters::header_list headers;
+};
+
+/// A piece of the upstream's response body.
+struct upstream_body {
+  std::string bytes;
+};
+
+/// The exchange ended: cleanly (no error) or not.
+struct upstream_done {
+  std::optional<failure> error;
+};
+
+/// A keep-alive connection is free again.
+struct connection_idle {
+  std::shared_ptr<adapters::upstream_connection> connection;
+};
+
+/// The exchange of a call finished (success or not): forget it.
+struct exchange_finished {
+  std::string call_id;
+};
+
+/// The client of a call disconnected.
+struct client_gone {};
+
+// -- call <-> tenant (money) -------------------------------------------------
+
+/// Charges a finished call: settles its reservation and appends the ledger
+/// entry, in one write batch. Idempotent by call id. Replies with
+/// `storage::wallet_record` (after) or an error.
+struct settle_call {
+  std::string call_id;
+  storage::ledger_entry entry;
+};
+
+/// Releases a call's reservation without charge. Idempotent by call id.
+struct release_call {
+  std::string call_id;
+};
+
+/// What the tenant knows about a provider, handed to call actors.
+struct provider_handle {
+  adapters::provider_endpoint endpoint;
+  caf::actor actor;
+};
+
+/// Platform-wide providers (from config/oag.json), shared by all tenants.
+struct platform_providers {
+  std::map<std::string, provider_handle, std::less<>> by_name;
+};
+
+} // namespace oag::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::client_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::admin_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::tenant_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_send)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_cancel)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_head)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_body)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_done)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::connection_idle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::exchange_finished)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::client_gone)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::settle_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::release_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::storage::wallet_record)

@@ -1,0 +1,305 @@
+#include "app.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http_server.hpp"
+#include "metrics.hpp"
+#include "oag/actors/gateway.hpp"
+#include "oag/adapters/catalog.hpp"
+#include "oag/storage/crypto.hpp"
+#include "routes.hpp"
+
+namespace oag::runtime {
+
+namespace {
+
+unsigned usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<unsigned>(n);
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : hc;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Writes a secret file readable only by the owner.
+result<void> write_secret_file(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return make_failure(errc::internal, "cannot create " + path);
+  ::fchmod(fd, 0600);
+  auto n = ::write(fd, content.data(), content.size());
+  ::fsync(fd);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(content.size())) return make_failure(errc::internal, "cannot write " + path);
+  return {};
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+result<void> ensure_dir(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return make_failure(errc::internal, dir + " exists and is not a directory");
+    return {};
+  }
+  // Create parents one level at a time.
+  auto slash = dir.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (auto r = ensure_dir(dir.substr(0, slash)); !r) return r;
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return make_failure(errc::internal, "cannot create directory " + dir);
+  return {};
+}
+
+} // namespace
+
+result<secrets> load_secrets(const std::string& data_dir) {
+  if (auto r = ensure_dir(data_dir); !r) return r.error();
+  secrets s;
+  if (const char* t = std::getenv("OAG_ADMIN_TOKEN"); t && *t) {
+    s.admin_token = t;
+  } else {
+    auto path = data_dir + "/admin_token";
+    if (auto existing = read_file(path)) {
+      s.admin_token = trim(*existing);
+    } else {
+      s.admin_token = crypto::random_id("oagadm-", 40);
+      if (auto w = write_secret_file(path, s.admin_token + "\n"); !w) return w.error();
+      s.admin_token_generated = true;
+    }
+  }
+  if (s.admin_token.size() < 16)
+    return make_failure(errc::invalid_request, "OAG_ADMIN_TOKEN must be at least 16 characters");
+  std::string key_b64;
+  if (const char* k = std::getenv("OAG_MASTER_KEY"); k && *k) {
+    key_b64 = k;
+  } else {
+    auto path = data_dir + "/master.key";
+    if (auto existing = read_file(path)) {
+      key_b64 = trim(*existing);
+    } else {
+      key_b64 = crypto::base64_encode(crypto::random_bytes(32));
+      if (auto w = write_secret_file(path, key_b64 + "\n"); !w) return w.error();
+      spdlog::warn("OAG_MASTER_KEY is not set: generated a master key into {} (mode 0600). Back it up: "
+                   "provider keys cannot be decrypted without it.",
+                   path);
+    }
+  }
+  auto raw = crypto::base64_decode(key_b64);
+  if (!raw || raw->size() != 32)
+    return make_failure(errc::invalid_request, "OAG_MASTER_KEY must be 32 bytes, base64-encoded");
+  s.master_key = std::move(raw.value());
+  return s;
+}
+
+struct app::impl {
+  app_config config;
+  secrets keys;
+  std::shared_ptr<storage::database> db;
+  std::shared_ptr<metrics> stats = std::make_shared<metrics>();
+  std::unique_ptr<adapters::io_runtime> io;
+  std::unique_ptr<caf::actor_system_config> caf_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor directory;
+  std::unique_ptr<http_server> server;
+  std::atomic<bool> ready{false};
+  std::atomic<bool> draining{false};
+  bool stopped = false;
+
+  void handle(actors::inbound_request req, std::shared_ptr<actors::response_sink> sink);
+  void bootstrap_demo();
+};
+
+void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::response_sink> sink) {
+  auto fail = [&](const failure& f) {
+    adapters::header_list extra;
+    if (f.retry_after) extra.push_back({"retry-after", *f.retry_after});
+    sink->respond(http_status_of(f), to_openai_error_body(f), std::move(extra));
+  };
+  if (req.path == "/healthz") return sink->respond(200, R"({"status":"ok"})");
+  if (req.path == "/readyz") {
+    if (ready && !draining) return sink->respond(200, R"({"status":"ready"})");
+    return sink->respond(503, R"({"status":"not ready"})");
+  }
+  if (req.path == "/metrics")
+    return sink->respond(200, stats->render(), {}, "text/plain; version=0.0.4; charset=utf-8");
+  if (draining || !ready) return fail(make_failure(errc::unavailable, "OAG is shutting down; retry shortly."));
+  auto route = match_route(req.method, req.path);
+  if (!route) return fail(route.error());
+  auto auth = adapters::find_header(req.headers, "authorization");
+  std::optional<std::string_view> token;
+  if (auth) token = bearer_token(*auth);
+  if (route->who == audience::admin) {
+    if (!token || !crypto::equal_constant_time(*token, keys.admin_token))
+      return fail(make_failure(errc::invalid_api_key, "Invalid admin token (Authorization: Bearer $OAG_ADMIN_TOKEN)."));
+  } else if (!token) {
+    return fail(make_failure(errc::invalid_api_key,
+                             "You didn't provide an API key. Send it as 'Authorization: Bearer oag-…'."));
+  }
+  auto body = parse_body(*route, req.body);
+  if (!body) return fail(body.error());
+  actors::api_request api;
+  api.route = route->route;
+  api.params = std::move(route->params);
+  api.query = parse_query(req.query);
+  api.body = std::move(body.value());
+  api.request_id = std::move(req.request_id);
+  api.sink = std::move(sink);
+  if (route->who == audience::admin)
+    caf::anon_send(directory, actors::admin_request{std::move(api)});
+  else
+    caf::anon_send(directory, actors::client_request{crypto::sha256(*token), std::move(api)});
+}
+
+void app::impl::bootstrap_demo() {
+  auto path = config.data_dir + "/demo_api_key";
+  if (auto existing = read_file(path)) {
+    std::cout << "demo api key: " << trim(*existing) << std::endl;
+    return;
+  }
+  auto credit = money::parse_ot(config.demo_credit_ot);
+  if (!credit) {
+    spdlog::error("demo_credit_ot: {}", credit.error().message);
+    return;
+  }
+  caf::scoped_actor self{*sys};
+  self->request(directory, std::chrono::seconds(30), actors::bootstrap_company{"Demo", *credit})
+      .receive(
+          [&](const actors::demo_bootstrap& d) {
+            if (auto w = write_secret_file(path, d.api_key + "\n"); !w)
+              spdlog::error("cannot store the demo key: {}", w.error().message);
+            std::cout << "demo company: " << d.company_id << " (" << config.demo_credit_ot << " O₮)\n"
+                      << "demo api key: " << d.api_key << std::endl;
+          },
+          [&](const caf::error& e) { spdlog::error("demo bootstrap failed: {}", sys->render(e)); });
+}
+
+app::app(app_config config, secrets s) : impl_(std::make_unique<impl>()) {
+  impl_->config = std::move(config);
+  impl_->keys = std::move(s);
+}
+
+app::~app() { drain_and_stop(); }
+
+result<void> app::start() {
+  auto& m = *impl_;
+  auto& c = m.config;
+  auto db = storage::database::open(c.data_dir + "/rocksdb", c.durability);
+  if (!db) return db.error();
+  m.db = std::move(db.value());
+  auto vault = crypto::vault::create(m.keys.master_key);
+  if (!vault) return vault.error();
+  auto prices_text = read_file(c.prices_file);
+  if (!prices_text) return make_failure(errc::invalid_request, "cannot read prices file " + c.prices_file);
+  auto prices_doc = nlohmann::json::parse(*prices_text, nullptr, false);
+  if (prices_doc.is_discarded())
+    return make_failure(errc::invalid_request, "prices file " + c.prices_file + " is not valid JSON");
+  auto cat = adapters::catalog::parse(prices_doc);
+  if (!cat) return cat.error();
+  auto tls = adapters::tls_client_context::create(c.extra_ca_file);
+  if (!tls) return tls.error();
+
+  unsigned cores = usable_cores();
+  m.io = std::make_unique<adapters::io_runtime>(c.io_threads ? c.io_threads : cores);
+  m.caf_cfg = std::make_unique<caf::actor_system_config>();
+  m.caf_cfg->set("scheduler.max-threads", static_cast<std::size_t>(c.actor_threads ? c.actor_threads : cores));
+  m.caf_cfg->add_error_category(actors::oag_error_category(), actors::render_oag_error);
+  m.sys = std::make_unique<caf::actor_system>(*m.caf_cfg);
+
+  auto ctx = std::make_shared<actors::gateway_context>();
+  ctx->db = m.db;
+  ctx->vault = std::make_shared<crypto::vault>(std::move(vault.value()));
+  ctx->catalog = std::make_shared<adapters::catalog>(std::move(cat.value()));
+  ctx->io = m.io.get();
+  ctx->tls = std::move(tls.value());
+  ctx->settings = c.settings;
+  ctx->observer = m.stats;
+  auto dir = actors::spawn_directory(*m.sys, ctx, c.providers);
+  if (!dir) return dir.error();
+  m.directory = std::move(dir.value());
+  m.io->start();
+
+  if (c.demo) m.bootstrap_demo();
+
+  server_options opts;
+  opts.host = c.listen_host;
+  opts.port = c.listen_port;
+  opts.body_limit = c.body_limit_bytes;
+  auto stats = m.stats;
+  bool json_logs = c.log_format == "json";
+  opts.access_log = [stats, json_logs](std::string_view method, std::string_view path, int status,
+                                       std::chrono::microseconds elapsed, std::string_view request_id) {
+    stats->request_done(route_label(method, path), status, elapsed);
+    if (json_logs) {
+      nlohmann::json line = {{"msg", "request"},   {"request_id", request_id}, {"method", method},
+                             {"path", path},       {"status", status},         {"elapsed_us", elapsed.count()}};
+      spdlog::info("{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    } else {
+      spdlog::info("{} {} {} {} {}us", request_id, method, path, status, elapsed.count());
+    }
+  };
+  auto server = http_server::listen(*m.io, std::move(opts),
+                                    [this](actors::inbound_request req, std::shared_ptr<actors::response_sink> sink) {
+                                      impl_->handle(std::move(req), std::move(sink));
+                                    });
+  if (!server) return server.error();
+  m.server = std::move(server.value());
+  m.ready = true;
+  return {};
+}
+
+std::uint16_t app::port() const noexcept { return impl_->server ? impl_->server->port() : 0; }
+
+void app::drain_and_stop() {
+  auto& m = *impl_;
+  if (m.stopped) return;
+  m.stopped = true;
+  m.draining = true;
+  if (m.server) {
+    m.server->stop_accepting();
+    auto deadline = std::chrono::steady_clock::now() + m.config.drain_timeout;
+    // Shutdown only: poll the in-flight count until the edge is quiet.
+    while (m.server->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (m.server->in_flight() > 0)
+      spdlog::warn("drain timeout: {} requests still in flight", m.server->in_flight());
+  }
+  if (m.sys) {
+    caf::anon_send_exit(m.directory, caf::exit_reason::user_shutdown);
+    m.directory = nullptr;
+    m.sys->await_all_actors_done();
+  }
+  if (m.io) m.io->stop();
+  m.server.reset();
+  m.sys.reset();
+  if (m.db) m.db->close();
+}
+
+} // namespace oag::runtime

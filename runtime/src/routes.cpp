@@ -1,0 +1,238 @@
+#include "routes.hpp"
+
+#include "oag/adapters/validate.hpp"
+
+namespace oag::runtime {
+
+using actors::route_id;
+
+namespace {
+
+/// Splits "/a/b/c" into {"a","b","c"}; empty segments (double slashes) are kept
+/// so that they never match a template.
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path[0] != '/') return out;
+  std::size_t pos = 1;
+  while (pos <= path.size()) {
+    auto next = path.find('/', pos);
+    if (next == std::string_view::npos) next = path.size();
+    out.push_back(path.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  if (!out.empty() && out.back().empty()) out.pop_back(); // one trailing slash is fine
+  return out;
+}
+
+failure not_found(std::string_view method, std::string_view path) {
+  return make_failure(errc::not_found, "Unknown request URL: " + std::string{method} + " " +
+                                           std::string{path} + ". Please check the URL and method.");
+}
+
+failure wrong_method(std::string_view method, std::string_view path) {
+  return make_failure(errc::method_not_allowed,
+                      "Method " + std::string{method} + " is not allowed on " + std::string{path} + ".");
+}
+
+bool valid_id_segment(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+          c == '.'))
+      return false;
+  return true;
+}
+
+} // namespace
+
+result<route_match> match_route(std::string_view method, std::string_view path) {
+  auto seg = segments(path);
+  route_match m;
+  auto is = [&](std::initializer_list<std::string_view> want) {
+    if (seg.size() != want.size()) return false;
+    std::size_t i = 0;
+    for (auto w : want) {
+      if (w != "*" && seg[i] != w) return false;
+      ++i;
+    }
+    return true;
+  };
+  auto pick = [&](std::initializer_list<std::pair<std::string_view, route_id>> options, const char* label,
+                  audience who) -> result<route_match> {
+    for (auto& [meth, id] : options) {
+      if (meth == method) {
+        m.route = id;
+        m.who = who;
+        m.label = label;
+        m.has_body = method == "POST" || method == "PUT";
+        return m;
+      }
+    }
+    return wrong_method(method, path);
+  };
+  if (seg.size() >= 2 && seg[0] == "v1") {
+    if (is({"v1", "chat", "completions"}))
+      return pick({{"POST", route_id::chat_completions}}, "/v1/chat/completions", audience::client);
+    if (is({"v1", "embeddings"})) return pick({{"POST", route_id::embeddings}}, "/v1/embeddings", audience::client);
+    if (is({"v1", "models"})) return pick({{"GET", route_id::models_list}}, "/v1/models", audience::client);
+    if (seg.size() >= 3 && seg[1] == "models") {
+      // Model ids contain '/', so the rest of the path is the id.
+      std::string id;
+      for (std::size_t i = 2; i < seg.size(); ++i) {
+        if (seg[i].empty()) return not_found(method, path);
+        if (!id.empty()) id += '/';
+        id += seg[i];
+      }
+      m.params.push_back(id);
+      return pick({{"GET", route_id::model_get}}, "/v1/models/{model}", audience::client);
+    }
+    if (is({"v1", "wallet"})) return pick({{"GET", route_id::wallet_get}}, "/v1/wallet", audience::client);
+    if (is({"v1", "ledger"})) return pick({{"GET", route_id::ledger_list}}, "/v1/ledger", audience::client);
+    return not_found(method, path);
+  }
+  if (seg.size() >= 3 && seg[0] == "admin" && seg[1] == "v1" && seg[2] == "companies") {
+    const auto admin = audience::admin;
+    if (seg.size() == 3)
+      return pick({{"POST", route_id::admin_companies_create}, {"GET", route_id::admin_companies_list}},
+                  "/admin/v1/companies", admin);
+    if (!valid_id_segment(seg[3])) return not_found(method, path);
+    m.params.emplace_back(seg[3]);
+    if (seg.size() == 4) return pick({{"GET", route_id::admin_company_get}}, "/admin/v1/companies/{id}", admin);
+    if (is({"admin", "v1", "companies", "*", "keys"}))
+      return pick({{"POST", route_id::admin_keys_create}, {"GET", route_id::admin_keys_list}},
+                  "/admin/v1/companies/{id}/keys", admin);
+    if (is({"admin", "v1", "companies", "*", "keys", "*"}) && valid_id_segment(seg[5])) {
+      m.params.emplace_back(seg[5]);
+      return pick({{"DELETE", route_id::admin_keys_revoke}}, "/admin/v1/companies/{id}/keys/{key_id}", admin);
+    }
+    if (is({"admin", "v1", "companies", "*", "credits"}))
+      return pick({{"POST", route_id::admin_credits_add}}, "/admin/v1/companies/{id}/credits", admin);
+    if (is({"admin", "v1", "companies", "*", "wallet"}))
+      return pick({{"GET", route_id::admin_wallet_get}}, "/admin/v1/companies/{id}/wallet", admin);
+    if (is({"admin", "v1", "companies", "*", "ledger"}))
+      return pick({{"GET", route_id::admin_ledger_list}}, "/admin/v1/companies/{id}/ledger", admin);
+    if (is({"admin", "v1", "companies", "*", "providers"}))
+      return pick({{"GET", route_id::admin_providers_list}}, "/admin/v1/companies/{id}/providers", admin);
+    if (is({"admin", "v1", "companies", "*", "providers", "*"}) && valid_id_segment(seg[5])) {
+      m.params.emplace_back(seg[5]);
+      return pick({{"PUT", route_id::admin_provider_put},
+                   {"GET", route_id::admin_provider_get},
+                   {"DELETE", route_id::admin_provider_delete}},
+                  "/admin/v1/companies/{id}/providers/{name}", admin);
+    }
+  }
+  return not_found(method, path);
+}
+
+std::string route_label(std::string_view method, std::string_view path) {
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics") return std::string{path};
+  auto m = match_route(method, path);
+  return m ? std::string{m->label} : std::string{"unmatched"};
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  auto decode = [](std::string_view s) {
+    std::string r;
+    r.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      char c = s[i];
+      if (c == '+') {
+        r += ' ';
+      } else if (c == '%') {
+        auto hex = [](char h) -> int {
+          if (h >= '0' && h <= '9') return h - '0';
+          if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+          if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+          return -1;
+        };
+        int hi = i + 1 < s.size() ? hex(s[i + 1]) : -1;
+        int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+          r += c;
+        } else {
+          r += static_cast<char>(hi * 16 + lo);
+          i += 2;
+        }
+      } else {
+        r += c;
+      }
+    }
+    return r;
+  };
+  std::size_t pos = 0;
+  while (pos <= query.size() && !query.empty()) {
+    auto amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    auto part = query.substr(pos, amp - pos);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      if (eq == std::string_view::npos)
+        out[decode(part)] = "";
+      else
+        out[decode(part.substr(0, eq))] = decode(part.substr(eq + 1));
+    }
+    pos = amp + 1;
+  }
+  return out;
+}
+
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
+  constexpr std::string_view scheme = "bearer ";
+  if (authorization.size() <= scheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    char c = authorization[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != scheme[i]) return std::nullopt;
+  }
+  auto token = authorization.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
+bool json_depth_ok(std::string_view body, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > max_depth) return false;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+result<nlohmann::json> parse_body(const route_match& route, std::string_view body) {
+  if (!route.has_body) return nlohmann::json(nullptr);
+  if (body.empty()) {
+    if (route.route == route_id::admin_keys_create) return nlohmann::json(nullptr);
+    return make_failure(errc::invalid_request,
+                        "The request body is empty; this endpoint expects a JSON object.");
+  }
+  if (!json_depth_ok(body, 128))
+    return make_failure(errc::invalid_request, "The JSON body is nested too deeply (more than 128 levels).");
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded())
+    return make_failure(errc::invalid_request,
+                        "We could not parse the JSON body of your request: it is not valid JSON (or not valid "
+                        "UTF-8).");
+  if (!doc.is_object()) return make_failure(errc::invalid_request, "The JSON body must be an object.");
+  if (route.route == route_id::chat_completions) {
+    if (auto v = adapters::validate_chat_request(doc); !v) return v.error();
+  } else if (route.route == route_id::embeddings) {
+    if (auto v = adapters::validate_embeddings_request(doc); !v) return v.error();
+  }
+  return doc;
+}
+
+} // namespace oag::runtime

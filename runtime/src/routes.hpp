@@ -1,0 +1,51 @@
+#pragma once
+/// Request classification and edge-side checks, as pure functions: which
+/// route a method and path name, query decoding, bearer extraction, JSON
+/// nesting limits, and body validation per route.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oag/actors/messages.hpp"
+#include "oag/error.hpp"
+
+namespace oag::runtime {
+
+/// Who may call a route.
+enum class audience { client, admin };
+
+/// A matched route.
+struct route_match {
+  actors::route_id route;
+  audience who = audience::client;
+  std::vector<std::string> params;
+  bool has_body = false; ///< the route takes a JSON body
+  const char* label = ""; ///< the path template, for metrics
+};
+
+/// Matches a method and path; 404 for unknown paths, 405 for a known path
+/// with the wrong method.
+result<route_match> match_route(std::string_view method, std::string_view path);
+
+/// The metrics label of a path ("/v1/chat/completions", "/admin/v1/companies/{id}/keys", …).
+std::string route_label(std::string_view method, std::string_view path);
+
+/// Decodes "a=1&b=x%20y" (percent and '+'); the last value of a key wins.
+std::map<std::string, std::string> parse_query(std::string_view query);
+
+/// The token of "Authorization: Bearer <token>"; nullopt when absent or malformed.
+std::optional<std::string_view> bearer_token(std::string_view authorization);
+
+/// Rejects JSON nested deeper than `max_depth` before parsing (the parser
+/// is recursive; a deep body must not exhaust the stack).
+bool json_depth_ok(std::string_view body, std::size_t max_depth);
+
+/// Parses and validates the body of a route; errors are OpenAI-shaped 400s.
+result<nlohmann::json> parse_body(const route_match& route, std::string_view body);
+
+} // namespace oag::runtime
