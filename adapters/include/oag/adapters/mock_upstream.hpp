@@ -26,7 +26,16 @@ struct mock_response {
 };
 
 /// Answers an outbound request built by the openai adapter
-/// (`/chat/completions` or `/embeddings`).
+/// (`/chat/completions` or `/embeddings`). A streamed chat answer is the
+/// complete SSE body. Never throws; bad requests get OpenAI error bodies.
 mock_response mock_answer(const outbound_request& request);
+
+/// The origin the openai adapter targets for kind `mock` without a base
+/// URL: "http://mock:0" with path "/v1" (never connectable, so a request
+/// that misses the in-process shortcut fails fast instead of leaking).
+url mock_origin();
+
+/// True when `origin` is `mock_origin()`.
+bool is_mock_origin(const url& origin) noexcept;
 
 } // namespace oag::adapters

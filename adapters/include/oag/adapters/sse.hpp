@@ -16,8 +16,11 @@ struct event {
   std::string data;                ///< `data:` lines joined with '\n'
 };
 
-/// Incremental SSE parser. Handles LF and CRLF line ends, comment lines
-/// (":" keep-alives), multiple data lines and an optional space after ':'.
+/// Incremental SSE parser. Handles LF, CRLF and lone CR line ends (a CRLF
+/// may be split across feeds), comment lines (":" keep-alives), multiple
+/// data lines and an optional space after ':'. As in the WHATWG rules, an
+/// event is dispatched only when it had at least one `data:` line, and a
+/// leading UTF-8 BOM is ignored.
 class parser {
  public:
   /// Feeds bytes; appends every event completed by them.
@@ -28,15 +31,24 @@ class parser {
   bool has_partial_event() const noexcept;
 
  private:
+  void process_line(std::string_view line, std::vector<event>& out);
+
   std::string buffer_;
   event current_;
   bool current_has_fields_ = false;
+  bool current_has_data_ = false;
+  /// The last line ended with '\r': a '\n' right after it belongs to it.
+  bool skip_lf_ = false;
+  /// No line has been processed yet (a BOM may lead the first one).
+  bool at_start_ = true;
 };
 
-/// "data: <payload>\n\n".
+/// "data: <payload>\n\n". A payload with line breaks becomes several
+/// `data:` lines, so the receiver reassembles it exactly.
 std::string frame_data(std::string_view payload);
 
-/// "event: <name>\ndata: <payload>\n\n".
+/// "event: <name>\ndata: <payload>\n\n" (line breaks in `name` are dropped
+/// so a name can never inject fields).
 std::string frame_event(std::string_view name, std::string_view payload);
 
 /// "data: [DONE]\n\n".
