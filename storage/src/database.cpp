@@ -66,7 +66,7 @@ rocksdb::Options make_options() {
   // recovery after kill -9 stays quick.
   opts.max_total_wal_size = 32 << 20;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(8 << 20);
+  table.block_cache = rocksdb::NewLRUCache(4 << 20);
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));

@@ -49,8 +49,8 @@ class write_batch {
 
 /// A key/value pair returned by a scan.
 struct kv {
-  std::string key;
-  std::string value;
+  std::string key;   ///< the full key, prefix included
+  std::string value; ///< the stored bytes
 };
 
 /// An open RocksDB database.

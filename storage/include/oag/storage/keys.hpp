@@ -61,9 +61,9 @@ std::optional<std::uint64_t> decode_be64(std::string_view bytes);
 
 /// The parts of a tenant key; views into the parsed key.
 struct tenant_key_parts {
-  std::string_view company_id;
-  record_kind kind;
-  std::string_view suffix;
+  std::string_view company_id; ///< bytes before the first 0x00
+  record_kind kind;            ///< the byte after it
+  std::string_view suffix;     ///< the rest (may be empty)
 };
 
 /// Splits a tenant key into its parts; nullopt if it is not a tenant key

@@ -17,8 +17,8 @@ namespace oag::storage {
 /// A planned wallet transition: the state after, and the batch that
 /// persists it (wallet record plus the other records it touches).
 struct wallet_change {
-  wallet_record after;
-  write_batch batch;
+  wallet_record after; ///< adopt only once `batch` is written
+  write_batch batch;   ///< every record of the transition, applied atomically
 };
 
 /// Common rules: negative amounts fail with invalid_request; a reservation
