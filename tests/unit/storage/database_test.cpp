@@ -111,6 +111,10 @@ TEST_CASE("a batch becomes visible all at once", "[database]") {
     }
   });
   for (int round = 0; round < 4; ++round) {
+    // Let the reader get a scan in before each write so the two overlap
+    // however the threads are scheduled.
+    int seen = observations.load();
+    while (observations.load() == seen) std::this_thread::yield();
     write_batch b;
     for (int i = 0; i < n; ++i) b.put("p/" + std::to_string(round) + "/" + std::to_string(i), "v");
     REQUIRE(db->write(b).ok());
