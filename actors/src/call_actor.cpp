@@ -150,14 +150,14 @@ void end_stream_after_charge(call_actor* self) {
     auto& sink = st.spec.sink;
     std::string out;
     if (err) {
-      out += adapters::sse::frame_data(to_openai_error_body(*err));
+      out += sse::frame_data(to_openai_error_body(*err));
     } else if (st.stream_error) {
-      out += adapters::sse::frame_data(to_openai_error_body(*st.stream_error));
+      out += sse::frame_data(to_openai_error_body(*st.stream_error));
     } else {
       if (st.held_usage_chunk) {
         (*st.held_usage_chunk)["id"] = st.spec.response_id;
         (*st.held_usage_chunk)["model"] = st.spec.client_model;
-        out += adapters::sse::frame_data(detail::dump_json(*st.held_usage_chunk));
+        out += sse::frame_data(detail::dump_json(*st.held_usage_chunk));
       } else if (st.spec.include_usage && st.usage) {
         json u = {{"id", st.spec.response_id},
                   {"object", "chat.completion.chunk"},
@@ -169,9 +169,9 @@ void end_stream_after_charge(call_actor* self) {
                     {"completion_tokens", st.usage->output_tokens},
                     {"total_tokens", st.usage->input_tokens + st.usage->output_tokens},
                     {"prompt_tokens_details", {{"cached_tokens", st.usage->cached_input_tokens}}}}}};
-        out += adapters::sse::frame_data(detail::dump_json(u));
+        out += sse::frame_data(detail::dump_json(u));
       }
-      out += adapters::sse::done_frame;
+      out += sse::done_frame;
     }
     if (!st.client_disconnected) {
       sink->write(std::move(out));
@@ -187,7 +187,7 @@ void on_stream_events(call_actor* self) {
   for (auto& ev : st.events) {
     switch (ev.what) {
       case adapters::stream_event::type::chunk:
-        if (rewrite_chunk(st, ev.data)) out += adapters::sse::frame_data(detail::dump_json(ev.data));
+        if (rewrite_chunk(st, ev.data)) out += sse::frame_data(detail::dump_json(ev.data));
         break;
       case adapters::stream_event::type::done:
         st.stream_done = true;

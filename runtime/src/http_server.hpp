@@ -26,6 +26,12 @@ struct server_options {
   std::size_t header_limit = 16 * 1024;   ///< larger heads get 431/400
   std::chrono::seconds read_timeout{30};  ///< per request read
   std::chrono::seconds keep_alive_timeout{75};
+  /// Longest a single response write may take; a client that stops reading
+  /// for longer is disconnected.
+  std::chrono::seconds write_timeout{30};
+  /// Longest wait for the handler to start a response (respond or
+  /// start_stream); the edge then answers 504 itself. 0 disables.
+  std::chrono::seconds response_timeout{300};
   std::size_t max_write_queue_bytes = 8 * 1024 * 1024; ///< slow client cut-off
   /// Called once per completed (or abandoned) response, on an io thread.
   std::function<void(std::string_view method, std::string_view path, int status,
