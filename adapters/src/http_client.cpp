@@ -190,7 +190,8 @@ class beast_connection final : public upstream_connection {
     if (has_line_break(request.target) || request.target.find(' ') != std::string::npos) {
       return make_failure(errc::internal, "invalid upstream request target");
     }
-    req_.target(request.target.empty() ? std::string_view("/") : std::string_view(request.target));
+    req_.target(request.target.empty() ? beast::string_view("/")
+                                       : beast::string_view(request.target.data(), request.target.size()));
     bool has_host = false;
     bool has_agent = false;
     for (const auto& h : request.headers) {

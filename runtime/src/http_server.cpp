@@ -81,6 +81,9 @@ struct server_state {
 
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// Beast 1.74 speaks boost::string_view.
+std::string_view sv(beast::string_view s) noexcept { return {s.data(), s.size()}; }
+
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -256,7 +259,7 @@ class session : public std::enable_shared_from_this<session> {
     if (parser_->is_done()) return dispatch();
 
     stream_.expires_after(opts_.read_timeout);
-    const auto expect = parser_->get()[http::field::expect];
+    const auto expect = sv(parser_->get()[http::field::expect]);
     if (!expect.empty() && iequals(expect, "100-continue")) {
       // curl and others wait for this before sending larger bodies.
       static const std::string k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -324,8 +327,8 @@ class session : public std::enable_shared_from_this<session> {
     error_out_ += body;
     if (opts_.access_log) {
       const bool have_head = parser_ && parser_->is_header_done();
-      const auto method = have_head ? parser_->get().method_string() : std::string_view("-");
-      const auto target = have_head ? parser_->get().target() : std::string_view("-");
+      const auto method = have_head ? sv(parser_->get().method_string()) : std::string_view("-");
+      const auto target = have_head ? sv(parser_->get().target()) : std::string_view("-");
       const auto path = target.substr(0, target.find('?'));
       try {
         opts_.access_log(method, path, status, std::chrono::microseconds(0), rid);
