@@ -191,7 +191,10 @@ describe('body limit', () => {
   let small;
   let st;
   before(async () => {
-    small = await startOag({ name: 'bodylimit', config: { body_limit_bytes: 65536 } });
+    small = await startOag({
+      name: 'bodylimit',
+      config: { body_limit_bytes: 65536, upstream_timeouts: { connect_ms: 2000, first_byte_ms: 700, idle_ms: 700 } },
+    });
     st = await small.tenant({ name: 'Small', fake });
   });
   after(async () => {
@@ -208,6 +211,28 @@ describe('body limit', () => {
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.json.choices[0].message.content.length, 30 * 1024);
     const w = await st.wallet();
+    assert.ok(walletInvariantHolds(w));
+  });
+
+  it('an upstream slower than first_byte_ms → 504 in OpenAI shape; no charge', async () => {
+    fake.reset();
+    const before = await st.wallet();
+    fake.next({ text: 'too late', delayMs: 2500 });
+    const t0 = Date.now();
+    const r = await small.request('POST', '/v1/chat/completions', { body: chat(), token: st.key });
+    assertErrorShape(r, 504);
+    assert.ok(Date.now() - t0 < 2400, 'gave up before the upstream answered');
+    await assertNoCharge(before, st);
+  });
+
+  it('an upstream stream idle longer than idle_ms → error event, no [DONE]', async () => {
+    fake.reset();
+    fake.next({ text: 'a b c d e', split: [300], writeDelayMs: 2500 });
+    const s = await small.stream('/v1/chat/completions', chat({ stream: true }), { token: st.key });
+    assert.ok(!s.events.some((e) => e.data === '[DONE]'), s.text);
+    assert.equal(s.events.filter((e) => e.json?.error).length, 1, s.text);
+    const w = await st.wallet();
+    assert.equal(w.reserved_uot, 0);
     assert.ok(walletInvariantHolds(w));
   });
 
