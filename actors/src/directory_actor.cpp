@@ -174,11 +174,13 @@ void admin(directory_actor* self, admin_request& req) {
       if (!*raw) return fail(make_failure(errc::not_found, "no key with id '" + key_id + "'"));
       auto rec = storage::decode_api_key(**raw);
       if (!rec) return fail(rec.error());
-      auto hash_hex = rec->hash_hex;
       rec->revoked = true;
+      // The index is keyed by the raw digest; the record keeps it as hex.
       std::string hash;
-      for (auto& [h, ref] : st.keys)
-        if (ref.key_id == key_id && ref.company_id == company_id) hash = h;
+      auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+      for (std::size_t i = 0; i + 1 < rec->hash_hex.size(); i += 2)
+        hash += static_cast<char>(nibble(rec->hash_hex[i]) * 16 + nibble(rec->hash_hex[i + 1]));
+      if (auto it = st.keys.find(hash); it == st.keys.end() || it->second.key_id != key_id) hash.clear();
       storage::write_batch batch;
       batch.put(storage::tenant_key(company_id, record_kind::api_key, key_id), storage::encode(*rec));
       if (!hash.empty()) batch.del(storage::global_key(record_kind::key_hash, hash));

@@ -84,6 +84,14 @@ json provider_json(const storage::provider_record& r) {
             {"has_api_key", r.sealed_api_key.has_value()},
             {"allow_insecure_http", r.allow_insecure_http},
             {"created_at", r.created_at}};
+  if (!r.prices.empty()) {
+    json prices = json::object();
+    for (auto& [model, p] : r.prices)
+      prices[model] = {{"input", static_cast<double>(p.input_musd_per_mtok) / 1e6},
+                       {"cached_input", static_cast<double>(p.cached_input_musd_per_mtok) / 1e6},
+                       {"output", static_cast<double>(p.output_musd_per_mtok) / 1e6}};
+    j["prices"] = std::move(prices);
+  }
   return j;
 }
 
@@ -187,7 +195,9 @@ result<resolved_model> resolve_model(tenant_actor* self, const std::string& requ
   resolved_model out;
   out.provider_name = model.substr(0, slash);
   out.upstream_model = model.substr(slash + 1);
+  const std::map<std::string, money::price>* overrides = nullptr;
   if (auto it = st.providers.find(out.provider_name); it != st.providers.end()) {
+    overrides = &it->second.record.prices;
     if (!it->second.usable)
       return make_failure(errc::upstream_error, "provider '" + out.provider_name +
                                                     "' is misconfigured: its key cannot be decrypted");
@@ -200,6 +210,12 @@ result<resolved_model> resolve_model(tenant_actor* self, const std::string& requ
   const auto& kind = out.handle.endpoint.kind;
   auto info = st.ctx->catalog->find(kind, out.upstream_model);
   if (!info && kind == "mock") info = st.ctx->catalog->find("mock", "echo");
+  if (overrides) {
+    if (auto p = overrides->find(out.upstream_model); p != overrides->end()) {
+      if (!info) info = adapters::model_info{};
+      info->price = p->second;
+    }
+  }
   if (!info) {
     failure f = not_found();
     f.message = "The model `" + requested + "` has no price in OAG's catalogue (" + kind + "/" +
@@ -474,6 +490,29 @@ void put_provider(tenant_actor* self, const api_request& api) {
       return bad("plain http is allowed only to loopback hosts; use https or set allow_insecure_http",
                  "base_url");
     rec.base_url = **base_url;
+  }
+  if (auto it = body.find("prices"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return bad("'prices' must map model names to {input, cached_input, output}", "prices");
+    for (auto& [model, p] : it->items()) {
+      const std::string path = "prices." + model;
+      if (!p.is_object() || model.empty()) return bad("'" + path + "' must be an object", path);
+      money::price price;
+      for (auto [field, out] : {std::pair<const char*, std::int64_t*>{"input", &price.input_musd_per_mtok},
+                                {"cached_input", &price.cached_input_musd_per_mtok},
+                                {"output", &price.output_musd_per_mtok}}) {
+        auto f = p.find(field);
+        if (f == p.end() && std::string{field} == "cached_input") {
+          *out = price.input_musd_per_mtok; // no cache discount unless stated
+          continue;
+        }
+        if (f == p.end() || !f->is_number())
+          return bad("'" + path + "." + field + "' must be a number (USD per 1M tokens)", path + "." + field);
+        auto musd = money::usd_per_mtok_to_musd(f->get<double>());
+        if (!musd) return bad(musd.error().message, path + "." + field);
+        *out = *musd;
+      }
+      rec.prices[model] = price;
+    }
   }
   if (*api_key) {
     auto sealed = st.ctx->vault->seal(**api_key, provider_key_aad(st.company.id, name));

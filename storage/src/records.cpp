@@ -72,6 +72,9 @@ class reader {
     return fail(name, "must be an integer"), 0;
   }
 
+  /// The object being read, for nested optional fields.
+  const json& raw() const noexcept { return j_; }
+
   bool boolean(const char* name) {
     auto it = find(name);
     if (it == j_.end()) return false;
@@ -155,6 +158,14 @@ std::string encode(const provider_record& r) {
       r.sealed_api_key ? json(crypto::base64_encode(*r.sealed_api_key)) : json(nullptr);
   j["allow_insecure_http"] = r.allow_insecure_http;
   j["created_at"] = r.created_at;
+  if (!r.prices.empty()) {
+    json prices = json::object();
+    for (const auto& [model, p] : r.prices)
+      prices[model] = {{"input_musd_per_mtok", p.input_musd_per_mtok},
+                       {"cached_input_musd_per_mtok", p.cached_input_musd_per_mtok},
+                       {"output_musd_per_mtok", p.output_musd_per_mtok}};
+    j["prices"] = std::move(prices);
+  }
   return dump(j);
 }
 
@@ -227,6 +238,24 @@ result<provider_record> decode_provider(std::string_view bytes) {
     }
     o.allow_insecure_http = r.boolean("allow_insecure_http");
     o.created_at = r.i64("created_at");
+    if (auto it = r.raw().find("prices"); it != r.raw().end() && it->is_object()) {
+      for (const auto& [model, p] : it->items()) {
+        auto field = [&](const char* name) -> std::int64_t {
+          auto f = p.find(name);
+          if (f == p.end() || !f->is_number_integer() || f->get<std::int64_t>() < 0) {
+            key_error = malformed("provider", "field \"prices\" holds an invalid price");
+            return 0;
+          }
+          return f->get<std::int64_t>();
+        };
+        if (!p.is_object()) {
+          key_error = malformed("provider", "field \"prices\" holds an invalid price");
+          continue;
+        }
+        o.prices[model] = {field("input_musd_per_mtok"), field("cached_input_musd_per_mtok"),
+                           field("output_musd_per_mtok")};
+      }
+    }
   });
   if (out && key_error) return *key_error;
   return out;

@@ -363,3 +363,26 @@ TEST_CASE("a restart keeps the wallet and releases reservations left by a crash"
   CHECK(first["has_more"] == true);
   CHECK(gw.client(key, actors::route_id::ledger_list, nullptr, {{"limit", "0"}})->status() == 400);
 }
+
+TEST_CASE("a provider's own prices override the catalogue", "[actors]") {
+  temp_dir dir;
+  gateway gw(dir.path, crypto::random_bytes(32));
+  auto [company, key] = gw.company("10");
+  auto put = gw.admin(actors::route_id::admin_provider_put, {company, "cheap"},
+                      {{"kind", "mock"}, {"prices", {{"echo", {{"input", 1.0}, {"output", 2.5}}}}}});
+  REQUIRE(put->status() == 200);
+  CHECK(put->json_body()["prices"]["echo"]["cached_input"] == 1.0);
+  auto r = gw.client(key, actors::route_id::chat_completions,
+                     {{"model", "cheap/echo"}, {"messages", {{{"role", "user"}, {"content", "x y"}}}}});
+  REQUIRE(r->status() == 200);
+  auto usage = r->json_body()["usage"];
+  money::token_usage u;
+  u.input_tokens = usage["prompt_tokens"];
+  u.output_tokens = usage["completion_tokens"];
+  auto w = gw.client(key, actors::route_id::wallet_get, nullptr)->json_body();
+  CHECK(w["spent_uot"] == money::cost_of(u, {1'000'000, 1'000'000, 2'500'000}));
+  auto bad = gw.admin(actors::route_id::admin_provider_put, {company, "cheap"},
+                      {{"kind", "mock"}, {"prices", {{"echo", {{"input", -1}, {"output", 1}}}}}});
+  CHECK(bad->status() == 400);
+  CHECK(bad->json_body()["error"]["param"] == "prices.echo.input");
+}

@@ -3,6 +3,7 @@
 /// add fields, never rename them.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct provider_record {
   std::optional<std::string> sealed_api_key;
   bool allow_insecure_http = false; ///< plain HTTP to non-loopback hosts
   std::int64_t created_at = 0;
+  /// Per-provider prices by upstream model name; they override the
+  /// catalogue's `kind/model` entry (added after the first schema: optional).
+  std::map<std::string, money::price> prices;
 };
 
 /// Wallet totals. Invariant: credits = balance + reserved + spent.
