@@ -31,6 +31,7 @@ class parser {
   bool has_partial_event() const noexcept;
 
  private:
+  /// Applies one complete line (without its line end) to the current event.
   void process_line(std::string_view line, std::vector<event>& out);
 
   std::string buffer_;
