@@ -9,8 +9,19 @@
 ///                                       parallel calls)
 ///   `#mock:error=STATUS`               answer with an OpenAI error body
 /// Usage: prompt_tokens = words in all message texts + 3 per message;
-/// completion_tokens = words in the reply (or in the tool arguments).
+/// completion_tokens = words in the reply (or in the tool arguments), times
+/// `n` (every choice is the same reply).
 /// Streams send one chunk per word, then usage when asked for, then [DONE].
+///
+/// Details: `stop` cuts the reply at the earliest stop string;
+/// max_completion_tokens / max_tokens cut it to that many words
+/// (finish_reason "length"). Tool calls get ids call_1, call_2, ... A
+/// conversation that ends in `tool` messages is answered with the tool
+/// results as text (directives are not re-run, so agent loops terminate).
+/// Ids are "chatcmpl-mock-<hash of model and messages>".
+/// Embeddings: unit-length float32 vectors derived from a hash of each
+/// input (8 dimensions unless `dimensions` is given; base64 supported);
+/// prompt_tokens = words (or token ids) in the inputs.
 
 #include <string>
 
