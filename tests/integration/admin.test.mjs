@@ -113,11 +113,16 @@ describe('credits', () => {
 
   it('rejects bad credit bodies with 400 and credits nothing', async () => {
     const co = await oag.createCompany('BadCredit', '1');
-    for (const body of [{ amount_ot: '-1', idempotency_key: 'a' }, { amount_ot: 'ten', idempotency_key: 'b' }, { amount_ot: 5, idempotency_key: 'c' }, { amount_ot: '1.1234567', idempotency_key: 'd' }]) {
+    for (const body of [{ amount_ot: '-1', idempotency_key: 'a' }, { amount_ot: 'ten', idempotency_key: 'b' }, { amount_ot: '1.1234567', idempotency_key: 'd' }, { amount_ot: '', idempotency_key: 'e' }, { idempotency_key: 'f' }]) {
       const r = await oag.admin('POST', `/admin/v1/companies/${co.id}/credits`, body);
       assert.equal(r.status, 400, `${JSON.stringify(body)} → ${r.status}`);
     }
     assert.equal((await oag.adminWallet(co.id)).credits_uot, 1_000_000);
+    // A JSON number may be refused, or taken exactly — never rounded through a double.
+    const num = await oag.admin('POST', `/admin/v1/companies/${co.id}/credits`, { amount_ot: 0.1, idempotency_key: 'n' });
+    const w = await oag.adminWallet(co.id);
+    if (num.status === 200) assert.equal(w.credits_uot, 1_100_000);
+    else assert.equal(num.status, 400);
     const missing = await oag.admin('POST', '/admin/v1/companies/co_nope/credits', { amount_ot: '1', idempotency_key: 'x' });
     assert.equal(missing.status, 404);
   });

@@ -61,9 +61,10 @@ async function burstThenKill(t, { stream }) {
   return { acked, failed };
 }
 
-async function checkAfterRestart(t, acked) {
+async function checkAfterRestart(t, acked, diag) {
   await oag.restart();
   const entries = await oag.ledgerAll(t.key);
+  diag(`acknowledged ${acked.length} of ${BURST}; ledger entries after restart: ${entries.length}`);
   const counts = new Map();
   for (const e of entries) if (e.response_id) counts.set(e.response_id, (counts.get(e.response_id) || 0) + 1);
   const missing = acked.filter((id) => !counts.has(id));
@@ -97,19 +98,21 @@ async function checkAfterRestart(t, acked) {
 }
 
 describe('kill -9 during a burst', () => {
-  it('non-streamed burst: acknowledged charges survive exactly once', async () => {
+  it('non-streamed burst: acknowledged charges survive exactly once', async (ctx) => {
     const t = await oag.tenant({ name: 'CrashA', credit: '1000', fake });
     const { acked, failed } = await burstThenKill(t, { stream: false });
     assert.ok(acked.length >= BURST / 3, `enough calls acknowledged before the kill (${acked.length})`);
     assert.equal(acked.length + failed.length, BURST);
-    await checkAfterRestart(t, acked);
+    assert.ok(failed.length > 0, 'the kill interrupted calls in flight');
+    await checkAfterRestart(t, acked, (m) => ctx.diagnostic(m));
   });
 
-  it('streamed burst: completed streams survive exactly once', async () => {
+  it('streamed burst: completed streams survive exactly once', async (ctx) => {
     const t = await oag.tenant({ name: 'CrashB', credit: '1000', fake });
-    const { acked } = await burstThenKill(t, { stream: true });
+    const { acked, failed } = await burstThenKill(t, { stream: true });
     assert.ok(acked.length >= BURST / 3, `enough streams completed before the kill (${acked.length})`);
-    await checkAfterRestart(t, acked);
+    assert.ok(failed.length > 0, 'the kill interrupted streams in flight');
+    await checkAfterRestart(t, acked, (m) => ctx.diagnostic(m));
   });
 
   it('tenants survive too: keys, providers and wallets after a second kill -9', async () => {

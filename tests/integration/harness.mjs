@@ -38,6 +38,8 @@ export async function startOag(opts = {}) {
     prices_file: PRICES_FILE,
     body_limit_bytes: 4194304,
     durability: 'wal',
+    // As in config/oag.json: the built-in mock provider is declared there.
+    providers: { mock: { kind: 'mock' } },
     ...(opts.config || {}),
   };
   const configFile = path.join(root, 'oag.json');
@@ -86,10 +88,17 @@ class OagInstance {
     proc.on('exit', (code, signal) => {
       this.exit = { code, signal };
     });
-    proc.stderr.on('data', (d) => fs.writeSync(log, d));
+    this.stderr = '';
+    proc.stderr.on('data', (d) => {
+      fs.writeSync(log, d);
+      if (this.stderr.length < 65536) this.stderr += d.toString('utf8');
+    });
     const port = await new Promise((resolve, reject) => {
       let buf = '';
-      const timer = setTimeout(() => reject(new Error(`oag did not print its listening line within 15s; log: ${this.logFile}\n${tail(this.logFile)}`)), 15000);
+      const timer = setTimeout(() => {
+        const where = /OAG listening on/.test(this.stderr) ? ' on stdout (it went to stderr)' : '';
+        reject(new Error(`oag did not print its listening line${where} within 15s; log: ${this.logFile}\n${tail(this.logFile)}`));
+      }, 15000);
       proc.stdout.on('data', (d) => {
         fs.writeSync(log, d);
         const s = d.toString('utf8');

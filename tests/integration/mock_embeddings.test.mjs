@@ -212,7 +212,7 @@ describe('embeddings', () => {
     for (const input of ['', [], 42, [{}], null]) {
       const r = await t.post('/v1/embeddings', { model: mockEmbeddingModel(), input });
       assert.equal(r.status, 400, `input ${JSON.stringify(input)}: ${r.status} ${r.text}`);
-      assert.equal(r.json.error.param, 'input');
+      assert.match(String(r.json.error.param), /^input(\[|$)/);
     }
     const e = await t.client.embeddings.create({ model: 'nope/emb', input: 'x' }).catch((err) => err);
     assert.ok(e instanceof OpenAI.APIError);

@@ -22,7 +22,8 @@ after(async () => {
   await fake?.close();
 });
 
-const METRIC_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(-?[0-9.eE+-]+|NaN|\+Inf|-Inf)(\s+-?\d+)?$/;
+const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\.)*"';
+const METRIC_LINE = new RegExp(`^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{(?:${LABEL}(?:,${LABEL})*,?)?\\})?\\s+(-?[0-9.eE+-]+|NaN|\\+Inf|-Inf)(\\s+-?\\d+)?$`);
 
 describe('health', () => {
   it('/healthz and /readyz answer 200 without auth', async () => {
