@@ -160,7 +160,16 @@ class beast_connection final : public upstream_connection {
     timeouts_ = timeouts;
     head_request_ = request.method == "HEAD";
 
-    if (auto bad = build_request(std::move(request))) return fail(std::move(*bad));
+    std::optional<failure> bad;
+    try {
+      bad = build_request(std::move(request));
+    } catch (const std::exception& e) {
+      // Beast throws length_error for header fields over 64 KiB; the
+      // message never contains header values.
+      bad = make_failure(errc::internal, std::string("could not build the upstream request: ") +
+                                             e.what());
+    }
+    if (bad) return fail(std::move(*bad));
     if (origin_.tls() && !tls_ctx_) {
       return fail(make_failure(errc::internal,
                                "no TLS context configured for upstream " + origin_text_));

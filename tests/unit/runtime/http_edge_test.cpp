@@ -766,3 +766,19 @@ TEST_CASE("client: a missing extra CA file is reported", "[client][tls]") {
   REQUIRE_FALSE(tls.ok());
   CHECK(tls.error().message.find("/nonexistent/ca.pem") != std::string::npos);
 }
+
+TEST_CASE("client: an unsendable request fails without touching the network", "[client]") {
+  io_runtime io(1);
+  io.start();
+  auto origin = parse_url("http://127.0.0.1:9").value();
+  auto conn = upstream_connection::create(io, origin, nullptr);
+  auto injected = start(conn, make_request("GET", origin, "/", {}, {{"x-a", "v\r\nx-b: evil"}}));
+  auto out = injected.wait();
+  REQUIRE(out.error);
+  CHECK(out.error->message.find("evil") == std::string::npos);
+  auto huge = start(conn, make_request("GET", origin, "/", {}, {{"x-big", std::string(70000, 'v')}}));
+  out = huge.wait();
+  REQUIRE(out.error);
+  CHECK(out.error->code == errc::internal);
+  io.stop();
+}
