@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI } from './fake_openai.mjs';
-import { expectedCost, prices, startOag, walletInvariantHolds } from './harness.mjs';
+import { expectedCost, prices, startOag, waitFor, walletInvariantHolds } from './harness.mjs';
 
 const MODEL = 'fake/gpt-4o-mini';
 const PRICE_KEY = 'openai/gpt-4o-mini';
@@ -348,6 +348,98 @@ describe('stream usage', () => {
     const afterW = await t.wallet();
     assert.equal(afterW.spent_uot - before.spent_uot, cost);
     assert.equal(afterW.reserved_uot, 0);
+  });
+});
+
+describe('stream options and choices', () => {
+  it('include_usage false from the client: upstream is still asked for usage, the client gets none', async () => {
+    fake.reset();
+    fake.next({ text: 'p q', usage: { prompt_tokens: 9, completion_tokens: 2 } });
+    const req = { model: MODEL, messages: [{ role: 'user', content: 'x' }], stream: true, stream_options: { include_usage: false }, temperature: 0.5 };
+    const r = await oag.stream('/v1/chat/completions', req, { token: t.key });
+    assert.equal(r.events.at(-1).data, '[DONE]');
+    assert.equal(r.events.filter((e) => e.json?.usage).length, 0);
+    const up = fake.chatRequests()[0];
+    assert.deepEqual(up.body, { ...req, model: 'gpt-4o-mini', stream_options: { include_usage: true } });
+    const e = await ledgerEntry(r.events[0].json.id);
+    assert.equal(e.output_tokens, 2);
+  });
+
+  it('the streamed body sent upstream is the client body plus include_usage, nothing else changed', async () => {
+    fake.reset();
+    fake.next({ text: 'z' });
+    const req = { model: MODEL, messages: [{ role: 'user', content: 'x' }], stream: true, n: 1, stop: ['\n'], max_completion_tokens: 30, user: 'u9', tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }], tool_choice: 'auto' };
+    await oag.stream('/v1/chat/completions', req, { token: t.key });
+    assert.deepEqual(fake.chatRequests()[0].body, { ...req, model: 'gpt-4o-mini', stream_options: { include_usage: true } });
+  });
+
+  it('n=2 streamed: both choice indices, one usage chunk at the end', async () => {
+    fake.reset();
+    fake.next({ text: 'left right', n: 2, usage: { prompt_tokens: 6, completion_tokens: 4 } });
+    const r = await oag.stream('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x' }], stream: true, n: 2, stream_options: { include_usage: true } }, { token: t.key });
+    const byIndex = new Map();
+    for (const ev of r.events) for (const c of ev.json?.choices || []) byIndex.set(c.index, (byIndex.get(c.index) || '') + (c.delta?.content || ''));
+    assert.deepEqual([...byIndex.keys()].sort(), [0, 1]);
+    assert.equal(byIndex.get(0), 'left right');
+    assert.equal(byIndex.get(1), 'left right');
+    assert.equal(r.events.filter((e) => e.json?.usage).length, 1);
+    assert.deepEqual(r.events.at(-2).json.choices, []);
+  });
+});
+
+describe('client disconnects', () => {
+  it('a client that hangs up mid-stream is charged for what was generated; nothing stays reserved', async () => {
+    fake.reset();
+    fake.next({ chunks: Array.from({ length: 60 }, (_, i) => `w${i} `), split: 40, writeDelayMs: 20, usage: { prompt_tokens: 10, completion_tokens: 60 } });
+    const before = await t.wallet();
+    const ac = new AbortController();
+    const res = await fetch(`${oag.baseURL}/chat/completions`, {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'long answer please' }], stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    let text = '';
+    while (!/"content":"w3 "/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+    const id = text.match(/"id":"([^"]+)"/)[1];
+    ac.abort();
+    const entry = await waitFor(async () => (await t.ledger()).find((e) => e.response_id === id), { timeoutMs: 8000, what: 'a ledger entry for the disconnected stream' });
+    assert.ok(entry.output_tokens > 0, 'charged for generated tokens');
+    assert.ok(entry.output_tokens < 60, 'not for the whole answer');
+    assert.ok(entry.cost_uot > 0);
+    await waitFor(async () => (await t.wallet()).reserved_uot === 0, { what: 'reservation released' });
+    const w = await t.wallet();
+    assert.ok(walletInvariantHolds(w));
+    assert.equal(w.spent_uot - before.spent_uot, entry.cost_uot);
+  });
+});
+
+describe('concurrency', () => {
+  it('concurrent calls never overdraw a small wallet', async () => {
+    const poor = await oag.tenant({ name: 'Race', credit: '0.05', fake });
+    fake.reset();
+    fake.setDefault({ text: 'ok', usage: { prompt_tokens: 10, completion_tokens: 10 }, delayMs: 50 });
+    try {
+      const rs = await Promise.all(Array.from({ length: 30 }, () => poor.post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x' }], max_tokens: 20 })));
+      const ok = rs.filter((r) => r.status === 200).length;
+      const refused = rs.filter((r) => r.status === 402).length;
+      assert.equal(ok + refused, 30, `only 200 or 402: ${rs.map((r) => r.status).join(',')}`);
+      assert.ok(ok >= 1 && refused >= 1);
+      assert.equal(fake.chatRequests().length, ok, 'refused calls never reached the upstream');
+      const w = await poor.wallet();
+      assert.ok(w.balance_uot >= 0, 'never negative');
+      assert.equal(w.reserved_uot, 0);
+      assert.ok(walletInvariantHolds(w));
+      assert.equal(w.spent_uot, ok * expectedCost(PRICE_KEY, { prompt_tokens: 10, completion_tokens: 10 }));
+    } finally {
+      fake.setDefault({});
+    }
   });
 });
 

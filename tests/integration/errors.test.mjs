@@ -260,6 +260,16 @@ describe('upstream failures', () => {
     await assertNoCharge(before);
   });
 
+  it('upstream 400 → client 400 with the upstream message, code and param; no charge', async () => {
+    fake.reset();
+    const before = await t.wallet();
+    fake.next({ status: 400, error: { message: "This model's maximum context length is 128000 tokens.", type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' } });
+    const r = await t.post('/v1/chat/completions', chat());
+    const e = assertErrorShape(r, 400, { code: 'context_length_exceeded', param: 'messages' });
+    assert.match(e.message, /maximum context length/);
+    await assertNoCharge(before);
+  });
+
   it('upstream 429 through the SDK surfaces as RateLimitError', async () => {
     fake.reset();
     fake.next({ status: 429, error: { message: 'slow down please', type: 'tokens', code: 'rate_limit_exceeded' }, headers: { 'retry-after': '2' } });

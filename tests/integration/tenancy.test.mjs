@@ -126,6 +126,19 @@ describe('tenant isolation', () => {
     assert.ok(idb.some((id) => id.startsWith('mock/')), 'the built-in mock is listed');
   });
 
+  it('models.retrieve works for PROVIDER/MODEL ids through the SDK (slash percent-encoded)', async () => {
+    const raw = await B.get('/v1/models/fake/gpt-4o-mini');
+    assert.equal(raw.status, 200, raw.text);
+    assert.equal(raw.json.id, 'fake/gpt-4o-mini');
+    for (const id of ['mock/echo', 'fake/gpt-4o-mini']) {
+      const m = await B.client.models.retrieve(id);
+      assert.equal(m.id, id);
+      assert.equal(m.object, 'model');
+    }
+    const e = await B.client.models.retrieve('alphaonly/gpt-4o-mini').catch((x) => x);
+    assert.equal(e.status, 404);
+  });
+
   it("deleting A's provider does not touch B's provider of the same name", async () => {
     const del = await oag.admin('DELETE', `/admin/v1/companies/${A.companyId}/providers/fake`);
     assert.equal(del.status, 200, del.text);
