@@ -18,7 +18,7 @@ TEST_CASE("routes: client paths match with their methods", "[routes]") {
   CHECK(match_route("GET", "/v1/models")->route == route_id::models_list);
   CHECK(match_route("GET", "/v1/wallet")->route == route_id::wallet_get);
   CHECK(match_route("GET", "/v1/ledger")->route == route_id::ledger_list);
-  CHECK(match_route("GET", "/v1/chat/completions/")->route == route_id::chat_completions);
+  CHECK(match_route("POST", "/v1/chat/completions/")->route == route_id::chat_completions);
 }
 
 TEST_CASE("routes: model ids keep their slashes", "[routes]") {
