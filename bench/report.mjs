@@ -105,11 +105,16 @@ if (lat.oag) {
     out.push(`- added p50, Portkey ÷ oag: **${ratio(added('portkey', 'p50'), added('oag', 'p50'))}** (≥ 20×)`);
     out.push(`- added p99, Portkey ÷ oag: **${ratio(added('portkey', 'p99'), added('oag', 'p99'))}** (≥ 10×)`);
     if (rate.portkey.rps > 0) out.push(`- max rate at p99 < 5 ms, oag ÷ Portkey: **${ratio(rate.oag.rps, rate.portkey.rps)}** (≥ 10×)`);
-    else out.push(`- max rate at p99 < 5 ms, oag ÷ Portkey: **∞** — Portkey never kept p99 under 5 ms; oag's rate ÷ Portkey's rate at 1 connection: ${ratio(rate.oag.rps, rate.portkey.c1rps)} (≥ 10×)`);
+    else if (rate.oag.rps > 0) out.push(`- max rate at p99 < 5 ms, oag ÷ Portkey: **∞** — Portkey never kept p99 under 5 ms; oag's rate ÷ Portkey's rate at 1 connection: ${ratio(rate.oag.rps, rate.portkey.c1rps)} (≥ 10×)`);
+    else out.push(`- max rate at p99 < 5 ms: **neither oag nor Portkey kept p99 under 5 ms** in this run; rate at 1 connection, oag ÷ Portkey: ${ratio(rate.oag.c1rps, rate.portkey.c1rps)} (≥ 10×)`);
     out.push(`- added TTFB p50, Portkey ÷ oag: **${ratio(addedTtfb('portkey', 'p50'), addedTtfb('oag', 'p50'))}**`);
     out.push(`- CPU per request, Portkey ÷ oag: **${ratio(load.portkey.cpu, load.oag.cpu)}**`);
   }
-  if (lat.hello) out.push(`- max rate at p99 < 5 ms, oag ÷ Beast hello: **${((rate.oag.rps / rate.hello.rps) * 100).toFixed(0)}%** (≥ 60%)`);
+  if (lat.hello) {
+    if (rate.oag.rps > 0 && rate.hello.rps > 0) out.push(`- max rate at p99 < 5 ms, oag ÷ Beast hello: **${((rate.oag.rps / rate.hello.rps) * 100).toFixed(0)}%** (≥ 60%)`);
+    else out.push(`- max rate at p99 < 5 ms, oag ÷ Beast hello: **n/a** (a p99 ≥ 5 ms at every step); rate at 1 connection, oag ÷ hello: ${((rate.oag.c1rps / rate.hello.c1rps) * 100).toFixed(0)}% (≥ 60%)`);
+    out.push(`- load at 16 connections, oag ÷ Beast hello: ${((load.oag.rps / load.hello.rps) * 100).toFixed(0)}% of the requests per second`);
+  }
   out.push(`- oag idle RSS: **${mb(rssIdle.oag)}** (≤ 20 MB); after the run: ${mb(rssAfter.oag)}`);
   out.push('');
 }
