@@ -45,6 +45,29 @@ bool valid_id_segment(std::string_view s) {
 
 } // namespace
 
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  auto hex = [](char h) -> int {
+    if (h >= '0' && h <= '9') return h - '0';
+    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+    return -1;
+  };
+  std::string r;
+  r.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+' && plus_is_space) {
+      r += ' ';
+    } else if (c == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      r += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      r += c;
+    }
+  }
+  return r;
+}
+
 result<route_match> match_route(std::string_view method, std::string_view path) {
   auto seg = segments(path);
   route_match m;
@@ -77,11 +100,12 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
     if (is({"v1", "models"})) return pick({{"GET", route_id::models_list}}, "/v1/models", audience::client);
     if (seg.size() >= 3 && seg[1] == "models") {
       // Model ids contain '/', so the rest of the path is the id.
+      // SDKs percent-encode the slash ("openai%2Fgpt-4o"); both forms work.
       std::string id;
       for (std::size_t i = 2; i < seg.size(); ++i) {
         if (seg[i].empty()) return not_found(method, path);
         if (!id.empty()) id += '/';
-        id += seg[i];
+        id += percent_decode(seg[i], false);
       }
       m.params.push_back(id);
       return pick({{"GET", route_id::model_get}}, "/v1/models/{model}", audience::client);
@@ -132,34 +156,7 @@ std::string route_label(std::string_view method, std::string_view path) {
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
-  auto decode = [](std::string_view s) {
-    std::string r;
-    r.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      char c = s[i];
-      if (c == '+') {
-        r += ' ';
-      } else if (c == '%') {
-        auto hex = [](char h) -> int {
-          if (h >= '0' && h <= '9') return h - '0';
-          if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-          if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-          return -1;
-        };
-        int hi = i + 1 < s.size() ? hex(s[i + 1]) : -1;
-        int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-          r += c;
-        } else {
-          r += static_cast<char>(hi * 16 + lo);
-          i += 2;
-        }
-      } else {
-        r += c;
-      }
-    }
-    return r;
-  };
+  auto decode = [](std::string_view s) { return percent_decode(s, true); };
   std::size_t pos = 0;
   while (pos <= query.size() && !query.empty()) {
     auto amp = query.find('&', pos);

@@ -35,6 +35,9 @@ result<route_match> match_route(std::string_view method, std::string_view path);
 /// The metrics label of a path ("/v1/chat/completions", "/admin/v1/companies/{id}/keys", …).
 std::string route_label(std::string_view method, std::string_view path);
 
+/// Decodes %XX escapes (and '+' as a space when asked); malformed escapes stay as they are.
+std::string percent_decode(std::string_view text, bool plus_is_space);
+
 /// Decodes "a=1&b=x%20y" (percent and '+'); the last value of a key wins.
 std::map<std::string, std::string> parse_query(std::string_view query);
 

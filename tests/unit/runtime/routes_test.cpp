@@ -28,6 +28,11 @@ TEST_CASE("routes: model ids keep their slashes", "[routes]") {
   REQUIRE(m->params.size() == 1);
   CHECK(m->params[0] == "openai/gpt-4o-mini");
   CHECK_FALSE(match_route("GET", "/v1/models/a//b"));
+  auto encoded = match_route("GET", "/v1/models/openai%2Fgpt-4o-mini");
+  REQUIRE(encoded);
+  CHECK(encoded->params[0] == "openai/gpt-4o-mini");
+  CHECK(percent_decode("a%2", false) == "a%2");
+  CHECK(percent_decode("a+b%41", false) == "a+bA");
 }
 
 TEST_CASE("routes: wrong method is 405, unknown path is 404", "[routes]") {
