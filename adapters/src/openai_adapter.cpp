@@ -280,8 +280,8 @@ class openai_adapter_impl final : public provider_adapter {
   std::string_view kind() const noexcept override { return "openai"; }
 
   result<outbound_request> chat_request(const json& body, std::string_view upstream_model,
-                                        bool stream,
-                                        const provider_endpoint& ep) const override {
+                                        bool stream, const provider_endpoint& ep,
+                                        const chat_context&) const override {
     if (!body.is_object())
       return make_failure(errc::invalid_request, "the request body must be a JSON object");
     json out = body;

@@ -41,6 +41,14 @@ class stream_decoder {
   virtual void finish(std::vector<stream_event>& out) = 0;
 };
 
+/// Per-call facts an adapter may need beyond the request body.
+struct chat_context {
+  /// The model's full output limit from the catalogue. Sent as the output
+  /// limit when the client gave none and the provider requires one
+  /// (Anthropic): never a silent small default.
+  std::int64_t max_output_tokens = 4096;
+};
+
 /// Translation for one provider kind. Implementations are stateless and
 /// shared by all calls.
 class provider_adapter {
@@ -56,7 +64,12 @@ class provider_adapter {
   virtual result<outbound_request> chat_request(const nlohmann::json& body,
                                                 std::string_view upstream_model,
                                                 bool stream,
-                                                const provider_endpoint& ep) const = 0;
+                                                const provider_endpoint& ep,
+                                                const chat_context& cc = {}) const = 0;
+
+  /// The base URL used when a provider of this kind is connected without
+  /// one (presets such as groq); nullopt when a base URL is required.
+  virtual std::optional<std::string> default_base_url() const { return std::nullopt; }
 
   /// Translates a complete 2xx upstream body into an OpenAI chat.completion.
   virtual result<nlohmann::json> chat_response(std::string_view body) const = 0;
