@@ -19,11 +19,15 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DOAG_BUILD_TESTS=OF
  && strip build/bin/oag
 
 # ---- runtime: only the shared libraries oag links against -----------------------
+# RocksDB is linked statically (storage/CMakeLists.txt, OAG_STATIC_ROCKSDB=ON), so
+# the runtime needs its compression libraries rather than librocksdb7.8; build
+# with -DOAG_STATIC_ROCKSDB=OFF and add librocksdb7.8 here to link it shared.
 FROM debian:12-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends \
-      libcaf-core0.17 librocksdb7.8 libssl3 libspdlog1.10 libfmt9 libboost-system1.74.0 \
+      libcaf-core0.17 libssl3 libspdlog1.10 libfmt9 \
+      libsnappy1v5 zlib1g libbz2-1.0 liblz4-1 libzstd1 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 oag \
@@ -32,6 +36,8 @@ RUN apt-get update -q \
  && chown oag:oag /data
 COPY --from=builder /src/build/bin/oag /usr/local/bin/oag
 COPY config/ /etc/oag/
+# Fail the image build if a shared library is missing.
+RUN ! ldd /usr/local/bin/oag | grep -q "not found"
 USER oag:oag
 VOLUME ["/data"]
 EXPOSE 8080
