@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config ccache
   libcaf-dev libboost-system-dev libboost-dev nlohmann-json3-dev librocksdb-dev
-  libssl-dev libspdlog-dev catch2 libcli11-dev wrk nodejs npm curl ca-certificates openssl)
+  libssl-dev libspdlog-dev catch2 libcli11-dev libre2-dev tzdata wrk nodejs npm curl ca-certificates openssl)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
