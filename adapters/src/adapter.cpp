@@ -2,6 +2,9 @@
 
 #include <limits>
 
+#include "oag/adapters/compat_adapters.hpp"
+#include "oag/adapters/gemini_adapter.hpp"
+#include "oag/adapters/ollama_adapter.hpp"
 #include "oag/adapters/openai_adapter.hpp"
 
 namespace oag::adapters {
@@ -10,6 +13,11 @@ const provider_adapter* find_adapter(std::string_view kind) noexcept {
   // `mock` speaks the OpenAI wire format (mock_answer plays the upstream),
   // so it shares the OpenAI translation.
   if (kind == "openai" || kind == "mock") return &openai_adapter();
+  if (kind == "gemini") return &gemini_adapter();
+  if (kind == "ollama") return &ollama_adapter();
+  if (kind == "azure") return &azure_adapter();
+  // deepseek, groq, mistral, xai, openrouter, together
+  if (const provider_adapter* preset = openai_preset_adapter(kind)) return preset;
   return nullptr;
 }
 

@@ -462,4 +462,56 @@ std::unique_ptr<stream_decoder> make_openai_stream_decoder() {
   return std::make_unique<openai_stream_decoder>();
 }
 
+// The shared plumbing forwards to the implementations above, which stay in
+// the anonymous namespace so the OpenAI kind's own code is unchanged.
+namespace wire {
+
+json parse_json(std::string_view text) { return adapters::parse_json(text); }
+
+std::string dump(const json& j) { return adapters::dump(j); }
+
+failure upstream_invalid(std::string message) {
+  return adapters::upstream_invalid(std::move(message));
+}
+
+failure stream_failure(std::string message) { return stream_error(std::move(message)); }
+
+result<url> resolve_origin(const provider_endpoint& ep) { return adapters::resolve_origin(ep); }
+
+result<header_list> request_headers(const provider_endpoint& ep, bool stream,
+                                    std::string_view auth_name, std::string_view auth_prefix,
+                                    std::string_view stream_accept) {
+  if (ep.api_key && !ep.api_key->empty() && !is_header_value(*ep.api_key))
+    return bad_endpoint("provider '" + ep.name + "' has an api_key with line breaks");
+  // build_headers writes the OpenAI credential; build without the key and
+  // put this kind's own credential header where that one would be.
+  provider_endpoint keyless = ep;
+  keyless.api_key.reset();
+  auto h = build_headers(keyless, stream);
+  if (!h) return h;
+  if (stream) set_header(*h, "Accept", std::string(stream_accept));
+  if (ep.api_key && !ep.api_key->empty() && !auth_name.empty()) {
+    bool overridden = false;
+    for (const auto& extra : ep.extra_headers)
+      if (extra.name.size() == auth_name.size() && starts_with_ci(extra.name, 0, auth_name))
+        overridden = true;
+    if (!overridden) {
+      auto pos = h->size() < 2 ? h->end() : h->begin() + 2;
+      h->insert(pos, header{std::string(auth_name), std::string(auth_prefix) + *ep.api_key});
+    }
+  }
+  return h;
+}
+
+error_info error_info_of(const json& doc) {
+  auto info = adapters::error_info_of(doc);
+  return error_info{std::move(info.message), std::move(info.code), std::move(info.param)};
+}
+
+std::optional<std::string> retry_after_of(const header_list& headers) {
+  return sane_retry_after(headers);
+}
+
+} // namespace wire
+
 } // namespace oag::adapters
