@@ -8,12 +8,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <unordered_map>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "call_actor.hpp"
+#include "oag/actors/routing.hpp"
 #include "oag/adapters/adapter.hpp"
 #include "oag/adapters/validate.hpp"
 #include "oag/storage/keys.hpp"
@@ -45,7 +47,12 @@ struct tenant_state {
   std::unordered_map<std::string, storage::reservation_record> reservations;
   std::uint64_t next_ledger_seq = 1;
   std::map<std::string, company_provider, std::less<>> providers;
-  bool restored = false;
+  std::shared_ptr<const routing::policy> policy;
+  /// Spend of the current day and month (in the routing zone), for budget rules.
+  struct {
+    std::int64_t day_start = 0, month_start = 0;
+    money::uot today = 0, month = 0;
+  } spend;
   std::optional<failure> restore_error;
   static inline const char* name = "oag.tenant";
 };
@@ -62,7 +69,7 @@ json wallet_json(const storage::wallet_record& w) {
 }
 
 json ledger_json(const storage::ledger_entry& e) {
-  return {{"id", e.id},
+  json j = {{"id", e.id},
           {"object", "ledger.entry"},
           {"response_id", e.response_id},
           {"kind", e.kind},
@@ -75,6 +82,10 @@ json ledger_json(const storage::ledger_entry& e) {
           {"cost_uot", e.cost_uot},
           {"status", e.status},
           {"created_at", e.created_at}};
+  j["route_rule"] = e.route_rule.empty() ? json(nullptr) : json(e.route_rule);
+  auto attempts = e.attempts_json.empty() ? json::array() : json::parse(e.attempts_json, nullptr, false);
+  j["attempts"] = attempts.is_discarded() ? json::array() : attempts;
+  return j;
 }
 
 json provider_json(const storage::provider_record& r) {
@@ -96,6 +107,31 @@ json provider_json(const storage::provider_record& r) {
 }
 
 // -- restore -----------------------------------------------------------------
+
+/// Sums this day's and month's charges from the end of the ledger.
+result<void> restore_spend(tenant_state& st, const std::string& company_id) {
+  auto lt = routing::to_local(st.policy->budget_zone(), st.ctx->now());
+  st.spend.day_start = lt.day_start_utc;
+  st.spend.month_start = lt.month_start_utc;
+  st.spend.today = st.spend.month = 0;
+  auto prefix = storage::tenant_prefix(company_id, record_kind::ledger);
+  std::optional<std::string> cursor;
+  for (;;) {
+    std::optional<std::string_view> after;
+    if (cursor) after = *cursor;
+    auto page = st.ctx->db->scan(prefix, after, 256, true);
+    if (!page) return page.error();
+    for (auto& kv : *page) {
+      auto e = storage::decode_ledger_entry(kv.value);
+      if (!e) continue;
+      if (e->created_at < st.spend.month_start) return {};
+      st.spend.month += e->cost_uot;
+      if (e->created_at >= st.spend.day_start) st.spend.today += e->cost_uot;
+    }
+    if (page->size() < 256) return {};
+    cursor = page->back().key;
+  }
+}
 
 result<void> restore(tenant_actor* self, const std::string& company_id) {
   auto& st = self->state;
@@ -139,6 +175,26 @@ result<void> restore(tenant_actor* self, const std::string& company_id) {
     if (parts)
       if (auto seq = storage::decode_be64(parts->suffix)) st.next_ledger_seq = *seq + 1;
   }
+
+  // The routing policy: the company's own (admin API), else the config
+  // file's for this company, else the platform default, else no rules.
+  auto routing_raw = db.get(storage::tenant_key(company_id, record_kind::routing));
+  if (!routing_raw) return routing_raw.error();
+  if (*routing_raw) {
+    auto doc = json::parse(**routing_raw, nullptr, false);
+    auto compiled = doc.is_discarded() ? result<std::shared_ptr<const routing::policy>>(
+                                             make_failure(errc::storage_failure, "stored routing config is not JSON"))
+                                       : routing::policy::compile(doc);
+    if (!compiled) return compiled.error();
+    st.policy = compiled.value();
+  } else if (auto it = st.ctx->settings.company_routing.find(company_id); it != st.ctx->settings.company_routing.end()) {
+    st.policy = it->second;
+  } else if (st.ctx->settings.default_routing) {
+    st.policy = st.ctx->settings.default_routing;
+  } else {
+    st.policy = routing::policy::compile(json::object()).value();
+  }
+  if (auto r = restore_spend(st, company_id); !r) return r;
 
   auto providers = db.for_each(
       storage::tenant_prefix(company_id, record_kind::provider),
@@ -228,47 +284,97 @@ result<resolved_model> resolve_model(tenant_actor* self, const std::string& requ
 
 // -- calls ---------------------------------------------------------------------
 
+/// Rolls the day and month spend counters over when their period ended.
+void roll_spend(tenant_state& st, std::int64_t now) {
+  auto lt = routing::to_local(st.policy->budget_zone(), now);
+  if (lt.day_start_utc != st.spend.day_start) {
+    st.spend.day_start = lt.day_start_utc;
+    st.spend.today = 0;
+  }
+  if (lt.month_start_utc != st.spend.month_start) {
+    st.spend.month_start = lt.month_start_utc;
+    st.spend.month = 0;
+  }
+}
+
 void start_call(tenant_actor* self, api_request& api, call_spec::operation op) {
   auto& st = self->state;
   const json& body = api.body;
-  auto resolved = resolve_model(self, body.value("model", std::string{}));
-  if (!resolved) return detail::respond_failure(api.sink, resolved.error());
-  auto& rm = resolved.value();
+  const std::string requested = body.value("model", std::string{});
+  const auto now = st.ctx->now();
+  roll_spend(st, now);
 
   call_spec spec;
   spec.op = op;
+  spec.prompt_estimate = adapters::estimate_prompt_tokens(body);
+  routing::request_facts facts;
+  facts.model = requested;
+  facts.body = &body;
+  facts.prompt_tokens = spec.prompt_estimate;
+  facts.now_utc = now;
+  facts.budget = {st.wallet.balance_uot, st.spend.today, st.spend.month};
+  std::uint64_t ticket = 0;
+  auto ticket_bytes = crypto::random_bytes(sizeof(ticket));
+  std::memcpy(&ticket, ticket_bytes.data(), sizeof(ticket));
+  auto decision = st.policy->decide(facts, ticket);
+  spec.route_rule = decision.rule;
+  spec.retry = st.policy->retry();
+
+  // Resolve every target; ones this company cannot reach are skipped, but
+  // if none is left the first failure (usually 404) is the answer.
+  std::optional<failure> first_error;
+  for (auto& model_ref : decision.targets) {
+    auto rm = resolve_model(self, model_ref);
+    if (!rm) {
+      if (!first_error) {
+        first_error = rm.error();
+        if (model_ref != requested) first_error->message = "The model `" + requested + "` was routed to `" + model_ref + "`: " + first_error->message;
+      }
+      continue;
+    }
+    call_target t;
+    t.model_ref = model_ref;
+    t.provider_name = rm->provider_name;
+    t.upstream_model = rm->upstream_model;
+    t.provider = rm->handle;
+    t.price = rm->info.price;
+    t.max_output_tokens = rm->info.max_output_tokens;
+    spec.targets.push_back(std::move(t));
+  }
+  if (spec.targets.empty()) return detail::respond_failure(api.sink, *first_error);
+
   spec.call_id = crypto::random_id("call-", 20);
   spec.response_id = op == call_spec::operation::chat ? crypto::random_id("chatcmpl-", 24)
                                                       : crypto::random_id("emb-", 24);
   spec.company_id = st.company.id;
   spec.request_id = api.request_id;
-  spec.client_model = body.value("model", std::string{});
-  spec.provider_name = rm.provider_name;
-  spec.upstream_model = rm.upstream_model;
-  spec.provider = rm.handle;
-  spec.price = rm.info.price;
+  spec.client_model = requested;
   spec.stream = op == call_spec::operation::chat && body.value("stream", false);
   if (spec.stream) {
     auto so = body.find("stream_options");
     spec.include_usage = so != body.end() && so->is_object() && so->value("include_usage", false);
   }
-  spec.prompt_estimate = adapters::estimate_prompt_tokens(body);
 
-  // Worst case: the estimated prompt plus every output token allowed.
-  money::token_usage worst;
-  worst.input_tokens = spec.prompt_estimate;
-  if (op == call_spec::operation::chat) {
-    std::int64_t n = 1;
-    if (auto it = body.find("n"); it != body.end() && it->is_number_integer()) n = std::max<std::int64_t>(1, *it);
-    auto requested = adapters::requested_output_tokens(body);
-    std::int64_t full = rm.info.max_output_tokens * n;
-    if (st.ctx->settings.reserve_output_cap) full = std::min(full, *st.ctx->settings.reserve_output_cap * n);
-    worst.output_tokens = requested ? *requested : full;
+  // Worst case over every target: the estimated prompt plus every output
+  // token allowed, at that target's price.
+  money::uot worst_cost = 0;
+  for (auto& t : spec.targets) {
+    money::token_usage worst;
+    worst.input_tokens = spec.prompt_estimate;
+    if (op == call_spec::operation::chat) {
+      std::int64_t n = 1;
+      if (auto it = body.find("n"); it != body.end() && it->is_number_integer()) n = std::max<std::int64_t>(1, *it);
+      auto requested_out = adapters::requested_output_tokens(body);
+      std::int64_t full = t.max_output_tokens * n;
+      if (st.ctx->settings.reserve_output_cap) full = std::min(full, *st.ctx->settings.reserve_output_cap * n);
+      worst.output_tokens = requested_out ? *requested_out : full;
+    }
+    worst_cost = std::max(worst_cost, money::cost_of(worst, t.price));
   }
   storage::reservation_record res;
   res.call_id = spec.call_id;
-  res.amount_uot = money::cost_of(worst, spec.price);
-  res.created_at = st.ctx->now();
+  res.amount_uot = worst_cost;
+  res.created_at = now;
   auto change = storage::plan_reserve(st.company.id, st.wallet, res);
   if (!change) return detail::respond_failure(api.sink, change.error());
   if (auto w = st.ctx->db->write(change->batch); !w) return detail::respond_failure(api.sink, w.error());
@@ -294,6 +400,9 @@ caf::result<storage::wallet_record> settle(tenant_actor* self, settle_call& msg)
   st.wallet = change->after;
   st.reservations.erase(it);
   ++st.next_ledger_seq;
+  roll_spend(st, st.ctx->now());
+  st.spend.today += entry.cost_uot;
+  st.spend.month += entry.cost_uot;
   if (st.ctx->observer)
     st.ctx->observer->charged(st.company.id, entry.model,
                               {entry.input_tokens, entry.cached_input_tokens, entry.output_tokens},
@@ -588,6 +697,39 @@ void handle(tenant_actor* self, tenant_request& req) {
       json out = {{"name", it->first}, {"deleted", true}};
       st.providers.erase(it);
       return detail::respond_json(api.sink, 200, out);
+    }
+    case route_id::admin_routing_put: {
+      auto compiled = routing::policy::compile(api.body);
+      if (!compiled) return detail::respond_failure(api.sink, compiled.error());
+      if (auto w = st.ctx->db->put(storage::tenant_key(st.company.id, record_kind::routing), detail::dump_json(api.body));
+          !w)
+        return detail::respond_failure(api.sink, w.error());
+      st.policy = compiled.value();
+      if (auto r = restore_spend(st, st.company.id); !r) return detail::respond_failure(api.sink, r.error());
+      return detail::respond_json(api.sink, 200, {{"object", "routing"}, {"source", "company"}, {"config", api.body}});
+    }
+    case route_id::admin_routing_get: {
+      auto raw = st.ctx->db->get(storage::tenant_key(st.company.id, record_kind::routing));
+      if (!raw) return detail::respond_failure(api.sink, raw.error());
+      std::string source = *raw ? "company"
+                           : st.ctx->settings.company_routing.count(st.company.id) ? "config"
+                           : st.ctx->settings.default_routing ? "default"
+                                                              : "none";
+      return detail::respond_json(api.sink, 200,
+                                  {{"object", "routing"}, {"source", source}, {"config", st.policy->source()}});
+    }
+    case route_id::admin_routing_delete: {
+      storage::write_batch batch;
+      batch.del(storage::tenant_key(st.company.id, record_kind::routing));
+      if (auto w = st.ctx->db->write(batch); !w) return detail::respond_failure(api.sink, w.error());
+      if (auto it = st.ctx->settings.company_routing.find(st.company.id); it != st.ctx->settings.company_routing.end())
+        st.policy = it->second;
+      else if (st.ctx->settings.default_routing)
+        st.policy = st.ctx->settings.default_routing;
+      else
+        st.policy = routing::policy::compile(json::object()).value();
+      if (auto r = restore_spend(st, st.company.id); !r) return detail::respond_failure(api.sink, r.error());
+      return detail::respond_json(api.sink, 200, {{"object", "routing"}, {"deleted", true}});
     }
     case route_id::admin_providers_list: {
       json data = json::array();

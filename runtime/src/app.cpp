@@ -230,6 +230,13 @@ result<void> app::start() {
   m.io = std::make_unique<adapters::io_runtime>(c.io_threads ? c.io_threads : cores);
   m.caf_cfg = std::make_unique<caf::actor_system_config>();
   m.caf_cfg->set("scheduler.max-threads", static_cast<std::size_t>(c.actor_threads ? c.actor_threads : cores));
+  // The work-sharing scheduler parks idle workers on a condition variable
+  // and wakes them on enqueue; work stealing parks them in timed sleeps
+  // (up to 10 ms), which adds that much latency to each hop of a call on
+  // an idle system. OAG_SCHEDULER=stealing restores CAF's default.
+  const char* policy = std::getenv("OAG_SCHEDULER");
+  const bool stealing = policy && std::string{policy} == "stealing";
+  m.caf_cfg->set("scheduler.policy", stealing ? caf::atom("stealing") : caf::atom("sharing"));
   m.caf_cfg->add_error_category(actors::oag_error_category(), actors::render_oag_error);
   m.sys = std::make_unique<caf::actor_system>(*m.caf_cfg);
 

@@ -135,6 +135,11 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
       return pick({{"GET", route_id::admin_wallet_get}}, "/admin/v1/companies/{id}/wallet", admin);
     if (is({"admin", "v1", "companies", "*", "ledger"}))
       return pick({{"GET", route_id::admin_ledger_list}}, "/admin/v1/companies/{id}/ledger", admin);
+    if (is({"admin", "v1", "companies", "*", "routing"}))
+      return pick({{"PUT", route_id::admin_routing_put},
+                   {"GET", route_id::admin_routing_get},
+                   {"DELETE", route_id::admin_routing_delete}},
+                  "/admin/v1/companies/{id}/routing", admin);
     if (is({"admin", "v1", "companies", "*", "providers"}))
       return pick({{"GET", route_id::admin_providers_list}}, "/admin/v1/companies/{id}/providers", admin);
     if (is({"admin", "v1", "companies", "*", "providers", "*"}) && valid_id_segment(seg[5])) {

@@ -202,6 +202,8 @@ std::string encode(const ledger_entry& r) {
   j["cost_uot"] = r.cost_uot;
   j["created_at"] = r.created_at;
   j["status"] = r.status;
+  if (!r.attempts_json.empty()) j["attempts"] = r.attempts_json;
+  if (!r.route_rule.empty()) j["route_rule"] = r.route_rule;
   return dump(j);
 }
 
@@ -295,6 +297,8 @@ result<ledger_entry> decode_ledger_entry(std::string_view bytes) {
     o.cost_uot = r.i64("cost_uot");
     o.created_at = r.i64("created_at");
     o.status = r.str("status");
+    if (auto a = r.opt_str("attempts")) o.attempts_json = *a;
+    if (auto rr = r.opt_str("route_rule")) o.route_rule = *rr;
   });
 }
 

@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 
 #include "oag/actors/messages.hpp"
+#include "oag/actors/routing.hpp"
 #include "oag/adapters/catalog.hpp"
 #include "oag/adapters/http_client.hpp"
 #include "oag/storage/crypto.hpp"
@@ -54,6 +55,12 @@ struct gateway_settings {
   std::size_t max_upstream_body = 64 * 1024 * 1024;
   /// Idle keep-alive connections a provider actor keeps per endpoint.
   std::size_t max_idle_connections = 64;
+  /// The routing policy of companies that set none (from the config file;
+  /// null: no rules, the requested model is called).
+  std::shared_ptr<const routing::policy> default_routing;
+  /// Routing policies from the config file by company id; one set through
+  /// the admin API takes precedence.
+  std::map<std::string, std::shared_ptr<const routing::policy>, std::less<>> company_routing;
 };
 
 /// Shared by all actors; immutable after start (the database and the

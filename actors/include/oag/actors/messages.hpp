@@ -73,6 +73,10 @@ enum class route_id : std::uint8_t {
   admin_provider_get,
   admin_provider_delete,
   admin_providers_list,
+  admin_routing_put,
+  admin_routing_get,
+  admin_routing_delete,
+  anthropic_messages,
 };
 
 /// One API call after HTTP parsing, JSON parsing and validation.
@@ -112,6 +116,7 @@ struct tenant_request {
 /// Asks a provider actor to run one exchange and stream it to `reply_to`.
 struct upstream_send {
   std::string call_id;
+  std::uint32_t attempt = 0; ///< echoed in every reply, so late replies of an abandoned attempt are ignored
   adapters::outbound_request request;
   adapters::http_timeouts timeouts;
   caf::actor reply_to;
@@ -120,21 +125,25 @@ struct upstream_send {
 /// Aborts the exchange of a call (the client went away).
 struct upstream_cancel {
   std::string call_id;
+  std::uint32_t attempt = 0;
 };
 
 /// The upstream's response head.
 struct upstream_head {
+  std::uint32_t attempt = 0;
   int status = 0;
   adapters::header_list headers;
 };
 
 /// A piece of the upstream's response body.
 struct upstream_body {
+  std::uint32_t attempt = 0;
   std::string bytes;
 };
 
 /// The exchange ended: cleanly (no error) or not.
 struct upstream_done {
+  std::uint32_t attempt = 0;
   std::optional<failure> error;
 };
 
@@ -146,6 +155,15 @@ struct connection_idle {
 /// The exchange of a call finished (success or not): forget it.
 struct exchange_finished {
   std::string call_id;
+  std::uint32_t attempt = 0;
+  bool healthy = true; ///< counts toward the circuit breaker when false
+};
+
+/// A timer of a call fired (backoff over, first-token deadline).
+struct call_timer {
+  enum class kind : std::uint8_t { retry, first_token };
+  kind what = kind::retry;
+  std::uint32_t attempt = 0;
 };
 
 /// The client of a call disconnected.
@@ -190,6 +208,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::connection_idle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::exchange_finished)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::client_gone)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::call_timer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::settle_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::release_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::storage::wallet_record)

@@ -29,6 +29,7 @@ enum class record_kind : std::uint8_t {
   meta = 9,          ///< global: schema version, admin token hash, ...
   company_index = 10,///< global: list of companies, suffix = company id
   settled_call = 11, ///< tenant: marker that a call id was settled
+  routing = 12,      ///< tenant: the company's routing config (JSON)
 };
 
 /// True when `company_id` can lead a tenant key: non-empty and free of 0x00.

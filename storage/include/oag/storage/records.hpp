@@ -76,6 +76,11 @@ struct ledger_entry {
   money::uot cost_uot = 0;
   std::int64_t created_at = 0;
   std::string status;      ///< "completed", "failed", "cancelled", "disconnected"
+  /// Every upstream attempt of the call (JSON array of {provider, model,
+  /// status, error, duration_ms}); added after the first schema, optional.
+  std::string attempts_json;
+  /// The routing rule that chose the targets, if any (optional field).
+  std::string route_rule;
 };
 
 /// JSON encodings, one object per record with the struct's field names.
