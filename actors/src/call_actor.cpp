@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 
 #include "oag/adapters/adapter.hpp"
+#include "oag/adapters/embeddings_format.hpp"
 #include "oag/adapters/sse.hpp"
 #include "replies.hpp"
 
@@ -302,6 +303,7 @@ void complete_buffered(call_actor* self) {
     usage = u;
   }
   if (chat) (*response)["id"] = st.spec.response_id;
+  else adapters::apply_encoding_format(st.spec.body, *response); // base64 when the client asked for it
   (*response)["model"] = st.spec.client_model;
   charge(self, usage, [self, response](std::optional<failure> err) {
     auto& st = self->state;

@@ -4,6 +4,7 @@
 // It does no per-call work beyond a hash lookup and a forward, so it stays
 // off the critical path of the tenants.
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -249,6 +250,9 @@ result<caf::actor> spawn_directory(caf::actor_system& sys, std::shared_ptr<const
                           return true;
                         });
   if (!r) return r.error();
+  // The built-in mock is always there, unless the config declares its own "mock".
+  if (std::none_of(platform.begin(), platform.end(), [](auto& p) { return p.name == "mock"; }))
+    platform.push_back({"mock", "mock", "", std::nullopt, false});
   auto shared = std::make_shared<platform_providers>();
   for (auto& p : platform) {
     provider_handle h;

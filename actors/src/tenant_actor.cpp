@@ -7,6 +7,7 @@
 #include "tenant_actor.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include "call_actor.hpp"
 #include "oag/actors/routing.hpp"
 #include "oag/adapters/adapter.hpp"
+#include "oag/adapters/compat_adapters.hpp"
 #include "oag/adapters/validate.hpp"
 #include "oag/storage/keys.hpp"
 #include "oag/storage/wallet.hpp"
@@ -93,6 +95,7 @@ json provider_json(const storage::provider_record& r) {
             {"kind", r.kind},
             {"base_url", r.base_url},
             {"has_api_key", r.sealed_api_key.has_value()},
+            {"headers", r.extra_headers},
             {"allow_insecure_http", r.allow_insecure_http},
             {"created_at", r.created_at}};
   if (!r.prices.empty()) {
@@ -207,6 +210,7 @@ result<void> restore(tenant_actor* self, const std::string& company_id) {
         cp.handle.endpoint.kind = rec->kind;
         cp.handle.endpoint.base_url = rec->base_url;
         cp.handle.endpoint.allow_insecure_http = rec->allow_insecure_http;
+        for (auto& [hn, hv] : rec->extra_headers) cp.handle.endpoint.extra_headers.push_back({hn, hv});
         if (rec->sealed_api_key) {
           auto key = st.ctx->vault->open(*rec->sealed_api_key, provider_key_aad(company_id, rec->name));
           if (key) {
@@ -575,7 +579,9 @@ void put_provider(tenant_actor* self, const api_request& api) {
   auto kind = detail::optional_string(body, "kind");
   if (!kind) return detail::respond_failure(api.sink, kind.error());
   if (!*kind || !adapters::find_adapter(**kind))
-    return bad("'kind' must name a supported provider kind (openai, mock)", "kind");
+    return bad("'kind' must name a supported provider kind (openai, azure, anthropic, gemini, ollama, deepseek, "
+               "groq, mistral, xai, openrouter, together, mock)",
+               "kind");
   auto base_url = detail::optional_string(body, "base_url");
   if (!base_url) return detail::respond_failure(api.sink, base_url.error());
   auto api_key = detail::optional_string(body, "api_key");
@@ -591,14 +597,37 @@ void put_provider(tenant_actor* self, const api_request& api) {
   rec.kind = **kind;
   rec.allow_insecure_http = insecure;
   rec.created_at = st.ctx->now();
+  const auto* adapter = adapters::find_adapter(rec.kind);
   if (rec.kind != "mock") {
-    if (!*base_url) return bad("'base_url' is required for kind " + rec.kind, "base_url");
-    auto url = adapters::parse_url(**base_url);
+    std::string url_text;
+    if (*base_url) url_text = **base_url;
+    else if (auto d = adapter->default_base_url()) url_text = *d;
+    else return bad("'base_url' is required for kind " + rec.kind, "base_url");
+    // Azure's base URL may carry ?api-version=…; the origin is what is checked.
+    std::string origin_text = url_text;
+    if (rec.kind == "azure") {
+      auto split = adapters::split_azure_base_url(url_text);
+      if (!split) return bad(split.error().message, "base_url");
+      origin_text = split->base_url;
+    }
+    auto url = adapters::parse_url(origin_text);
     if (!url) return bad(url.error().message, "base_url");
     if (!url->tls() && !insecure && !adapters::is_loopback_host(url->host))
       return bad("plain http is allowed only to loopback hosts; use https or set allow_insecure_http",
                  "base_url");
-    rec.base_url = **base_url;
+    rec.base_url = *base_url ? **base_url : std::string{};
+  }
+  if (auto h = body.find("headers"); h != body.end() && !h->is_null()) {
+    if (!h->is_object()) return bad("'headers' must be an object of header name -> value", "headers");
+    for (auto& [name, value] : h->items()) {
+      bool ok_name = !name.empty() && name.size() <= 128 &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                     });
+      if (!ok_name || !value.is_string() || value.get_ref<const std::string&>().find_first_of("\r\n") != std::string::npos)
+        return bad("'headers." + name + "' must be a valid header name with a single-line string value", "headers." + name);
+      rec.extra_headers[name] = value.get<std::string>();
+    }
   }
   if (auto it = body.find("prices"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) return bad("'prices' must map model names to {input, cached_input, output}", "prices");
@@ -640,6 +669,7 @@ void put_provider(tenant_actor* self, const api_request& api) {
   company_provider cp;
   cp.record = rec;
   cp.handle.endpoint = {name, rec.kind, rec.base_url, *api_key, insecure, {}};
+  for (auto& [hn, hv] : rec.extra_headers) cp.handle.endpoint.extra_headers.push_back({hn, hv});
   cp.handle.actor = spawn_provider(self->system(), st.ctx, cp.handle.endpoint);
   self->link_to(cp.handle.actor);
   st.providers.emplace(name, std::move(cp));

@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "oag/adapters/adapter.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -140,7 +142,10 @@ result<app_config> parse_config(const json& doc, const std::string& base_dir,
         if (!b->is_string()) return bad(path + ".base_url", "must be a string");
         pc.base_url = b->get<std::string>();
       }
-      if (pc.kind != "mock" && pc.base_url.empty()) return bad(path + ".base_url", "is required");
+      const auto* adapter = adapters::find_adapter(pc.kind);
+      if (!adapter) return bad(path + ".kind", "is not a supported provider kind");
+      if (pc.kind != "mock" && pc.base_url.empty() && !adapter->default_base_url())
+        return bad(path + ".base_url", "is required for kind " + pc.kind);
       if (auto e = p.find("api_key_env"); e != p.end() && !e->is_null()) {
         if (!e->is_string()) return bad(path + ".api_key_env", "must be a string");
         pc.api_key = getenv(e->get<std::string>());

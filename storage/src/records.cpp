@@ -166,6 +166,7 @@ std::string encode(const provider_record& r) {
                        {"output_musd_per_mtok", p.output_musd_per_mtok}};
     j["prices"] = std::move(prices);
   }
+  if (!r.extra_headers.empty()) j["extra_headers"] = r.extra_headers;
   return dump(j);
 }
 
@@ -258,6 +259,9 @@ result<provider_record> decode_provider(std::string_view bytes) {
                            field("output_musd_per_mtok")};
       }
     }
+    if (auto it = r.raw().find("extra_headers"); it != r.raw().end() && it->is_object())
+      for (const auto& [name, value] : it->items())
+        if (value.is_string()) o.extra_headers[name] = value.get<std::string>();
   });
   if (out && key_error) return *key_error;
   return out;

@@ -43,6 +43,8 @@ struct provider_record {
   /// Per-provider prices by upstream model name; they override the
   /// catalogue's `kind/model` entry (added after the first schema: optional).
   std::map<std::string, money::price> prices;
+  /// Extra request headers (e.g. OpenRouter's HTTP-Referer); not for secrets.
+  std::map<std::string, std::string> extra_headers;
 };
 
 /// Wallet totals. Invariant: credits = balance + reserved + spent.
