@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 
 #include "oag/adapters/adapter.hpp"
+#include "oag/adapters/anthropic_inbound.hpp"
 #include "oag/adapters/embeddings_format.hpp"
 #include "oag/adapters/sse.hpp"
 #include "replies.hpp"
@@ -52,6 +53,8 @@ struct call_state {
   std::optional<money::token_usage> usage;
   std::optional<json> held_usage_chunk; // sent after the charge is durable
   std::size_t generated_bytes = 0;      // streamed text, for disconnect charges
+  /// Anthropic-format clients get their stream through this encoder.
+  std::unique_ptr<adapters::anthropic_stream_encoder> anthropic;
   static inline const char* name = "oag.call";
 };
 
@@ -226,7 +229,10 @@ void end_stream_after_charge(call_actor* self) {
     auto& st = self->state;
     auto& sink = st.spec.sink;
     std::string out;
-    if (err) {
+    if (st.anthropic) {
+      if (err || st.stream_error) out += st.anthropic->error(err ? *err : *st.stream_error);
+      else out += st.anthropic->finish(st.usage);
+    } else if (err) {
       out += sse::frame_data(to_openai_error_body(*err));
     } else if (st.stream_error) {
       out += sse::frame_data(to_openai_error_body(*st.stream_error));
@@ -264,7 +270,9 @@ void on_stream_events(call_actor* self) {
     switch (ev.what) {
       case adapters::stream_event::type::chunk:
         st.got_chunk = true;
-        if (rewrite_chunk(st, ev.data)) out += sse::frame_data(detail::dump_json(ev.data));
+        if (!rewrite_chunk(st, ev.data)) break;
+        if (st.anthropic) out += st.anthropic->on_chunk(ev.data);
+        else out += sse::frame_data(detail::dump_json(ev.data));
         break;
       case adapters::stream_event::type::done:
         st.stream_done = true;
@@ -309,6 +317,9 @@ void complete_buffered(call_actor* self) {
     auto& st = self->state;
     if (err) {
       detail::respond_failure(st.spec.sink, *err);
+    } else if (st.spec.format == client_format::anthropic) {
+      st.spec.sink->respond(200, detail::dump_json(adapters::openai_response_to_anthropic(*response, st.spec.client_model)),
+                            route_headers(st));
     } else {
       st.spec.sink->respond(200, detail::dump_json(*response), route_headers(st));
     }
@@ -408,6 +419,8 @@ caf::behavior call_behavior(call_actor* self, std::shared_ptr<const gateway_cont
   st.ctx = std::move(ctx);
   st.spec = std::move(spec);
   st.self_handle = caf::actor_cast<caf::actor>(self);
+  if (st.spec.format == client_format::anthropic && st.spec.stream)
+    st.anthropic = std::make_unique<adapters::anthropic_stream_encoder>(st.spec.client_model);
   caf::actor me = st.self_handle;
   st.spec.sink->on_disconnect([me] { caf::anon_send(me, client_gone{}); });
   start_attempt(self);

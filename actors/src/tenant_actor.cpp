@@ -301,7 +301,8 @@ void roll_spend(tenant_state& st, std::int64_t now) {
   }
 }
 
-void start_call(tenant_actor* self, api_request& api, call_spec::operation op) {
+void start_call(tenant_actor* self, api_request& api, call_spec::operation op,
+                client_format format = client_format::openai) {
   auto& st = self->state;
   const json& body = api.body;
   const std::string requested = body.value("model", std::string{});
@@ -310,6 +311,7 @@ void start_call(tenant_actor* self, api_request& api, call_spec::operation op) {
 
   call_spec spec;
   spec.op = op;
+  spec.format = format;
   spec.prompt_estimate = adapters::estimate_prompt_tokens(body);
   routing::request_facts facts;
   facts.model = requested;
@@ -683,6 +685,8 @@ void handle(tenant_actor* self, tenant_request& req) {
   switch (api.route) {
     case route_id::chat_completions: return start_call(self, api, call_spec::operation::chat);
     case route_id::embeddings: return start_call(self, api, call_spec::operation::embeddings);
+    case route_id::anthropic_messages:
+      return start_call(self, api, call_spec::operation::chat, client_format::anthropic);
     case route_id::models_list:
       return detail::respond_json(api.sink, 200, {{"object", "list"}, {"data", models_json(self)}});
     case route_id::model_get: {

@@ -13,11 +13,14 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
 #include <spdlog/spdlog.h>
 
 #include "http_server.hpp"
 #include "metrics.hpp"
 #include "oag/actors/gateway.hpp"
+#include "oag/adapters/anthropic_inbound.hpp"
 #include "oag/adapters/catalog.hpp"
 #include "oag/storage/crypto.hpp"
 #include "routes.hpp"
@@ -78,6 +81,37 @@ result<void> ensure_dir(const std::string& dir) {
   return {};
 }
 
+/// Answers errors of the Anthropic door in Anthropic's error shape: the
+/// actors speak OpenAI's, this sink rewrites bodies of error statuses.
+class anthropic_error_sink final : public actors::response_sink {
+ public:
+  explicit anthropic_error_sink(std::shared_ptr<actors::response_sink> inner) : inner_(std::move(inner)) {}
+  void respond(int status, std::string body, adapters::header_list extra, std::string content_type) override {
+    if (status >= 400) {
+      failure f;
+      f.http_status = status;
+      auto doc = nlohmann::json::parse(body, nullptr, false);
+      if (!doc.is_discarded() && doc.contains("error") && doc["error"].is_object()) {
+        const auto& e = doc["error"];
+        if (e.contains("message") && e["message"].is_string()) f.message = e["message"];
+        if (e.contains("param") && e["param"].is_string()) f.param = e["param"].get<std::string>();
+      }
+      body = adapters::anthropic_error_body(f);
+    }
+    inner_->respond(status, std::move(body), std::move(extra), std::move(content_type));
+  }
+  void start_stream(int status, adapters::header_list extra, std::string content_type) override {
+    inner_->start_stream(status, std::move(extra), std::move(content_type));
+  }
+  bool write(std::string bytes) override { return inner_->write(std::move(bytes)); }
+  void end_stream() override { inner_->end_stream(); }
+  void on_disconnect(std::function<void()> fn) override { inner_->on_disconnect(std::move(fn)); }
+  bool disconnected() const noexcept override { return inner_->disconnected(); }
+
+ private:
+  std::shared_ptr<actors::response_sink> inner_;
+};
+
 } // namespace
 
 result<secrets> load_secrets(const std::string& data_dir) {
@@ -127,6 +161,8 @@ struct app::impl {
   std::unique_ptr<adapters::io_runtime> io;
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
+  /// The thread that writes access-log lines (see start()).
+  std::shared_ptr<spdlog::details::thread_pool> log_pool;
   caf::actor directory;
   std::unique_ptr<http_server> server;
   std::atomic<bool> ready{false};
@@ -153,9 +189,14 @@ void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::resp
   if (draining || !ready) return fail(make_failure(errc::unavailable, "OAG is shutting down; retry shortly."));
   auto route = match_route(req.method, req.path);
   if (!route) return fail(route.error());
+  if (route->route == actors::route_id::anthropic_messages)
+    sink = std::make_shared<anthropic_error_sink>(std::move(sink));
   auto auth = adapters::find_header(req.headers, "authorization");
   std::optional<std::string_view> token;
   if (auth) token = bearer_token(*auth);
+  // Anthropic SDKs send the key as x-api-key.
+  if (!token && route->who == audience::client)
+    if (auto x = adapters::find_header(req.headers, "x-api-key"); x && !x->empty()) token = *x;
   if (route->who == audience::admin) {
     if (!token || !crypto::equal_constant_time(*token, keys.admin_token))
       return fail(make_failure(errc::invalid_api_key, "Invalid admin token (Authorization: Bearer $OAG_ADMIN_TOKEN)."));
@@ -261,15 +302,28 @@ result<void> app::start() {
   opts.body_limit = c.body_limit_bytes;
   auto stats = m.stats;
   bool json_logs = c.log_format == "json";
-  opts.access_log = [stats, json_logs](std::string_view method, std::string_view path, int status,
-                                       std::chrono::microseconds elapsed, std::string_view request_id) {
+  // The edge calls this hook on an io thread, inside the connection's
+  // strand. A synchronous write to stderr there blocks the connection (and,
+  // once every io thread is caught, the whole edge) as soon as whoever reads
+  // our stderr stops reading and the pipe fills; it also costs a write(2) per
+  // request. So access lines go through a queue to one logger thread, which
+  // writes to the same sinks; when the queue is full the oldest lines are
+  // dropped rather than blocking a request.
+  m.log_pool = std::make_shared<spdlog::details::thread_pool>(8192, 1);
+  auto base = spdlog::default_logger();
+  auto access = std::make_shared<spdlog::async_logger>("oag.access", base->sinks().begin(), base->sinks().end(),
+                                                       m.log_pool, spdlog::async_overflow_policy::overrun_oldest);
+  access->set_level(base->level());
+  opts.access_log = [stats, json_logs, access](std::string_view method, std::string_view path, int status,
+                                               std::chrono::microseconds elapsed, std::string_view request_id) {
     stats->request_done(route_label(method, path), status, elapsed);
+    if (!access->should_log(spdlog::level::info)) return;
     if (json_logs) {
       nlohmann::json line = {{"msg", "request"},   {"request_id", request_id}, {"method", method},
                              {"path", path},       {"status", status},         {"elapsed_us", elapsed.count()}};
-      spdlog::info("{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      access->info("{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
-      spdlog::info("{} {} {} {} {}us", request_id, method, path, status, elapsed.count());
+      access->info("{} {} {} {} {}us", request_id, method, path, status, elapsed.count());
     }
   };
   auto server = http_server::listen(*m.io, std::move(opts),
@@ -306,6 +360,8 @@ void app::drain_and_stop() {
   if (m.io) m.io->stop();
   m.server.reset();
   m.sys.reset();
+  // Joins the logger thread once it has written what is queued.
+  m.log_pool.reset();
   if (m.db) m.db->close();
 }
 

@@ -1,5 +1,6 @@
 #include "routes.hpp"
 
+#include "oag/adapters/anthropic_inbound.hpp"
 #include "oag/adapters/validate.hpp"
 
 namespace oag::runtime {
@@ -97,6 +98,8 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
     if (is({"v1", "chat", "completions"}))
       return pick({{"POST", route_id::chat_completions}}, "/v1/chat/completions", audience::client);
     if (is({"v1", "embeddings"})) return pick({{"POST", route_id::embeddings}}, "/v1/embeddings", audience::client);
+    if (is({"v1", "messages"}))
+      return pick({{"POST", route_id::anthropic_messages}}, "/v1/messages", audience::client);
     if (is({"v1", "models"})) return pick({{"GET", route_id::models_list}}, "/v1/models", audience::client);
     if (seg.size() >= 3 && seg[1] == "models") {
       // Model ids contain '/', so the rest of the path is the id.
@@ -230,7 +233,18 @@ result<nlohmann::json> parse_body(const route_match& route, std::string_view bod
                         "UTF-8).");
   if (!doc.is_object()) return make_failure(errc::invalid_request, "The JSON body must be an object.");
   if (route.route == route_id::chat_completions) {
-    if (auto v = adapters::validate_chat_request(doc); !v) return v.error();
+    if (auto v = adapters::validate_chat_request(doc); !v) {
+      // Anthropic-shaped history (tool_use / tool_result blocks) is accepted
+      // too: rewritten to OpenAI's shape so any provider can take it.
+      auto normalized = adapters::normalize_anthropic_history(doc);
+      if (!normalized || !adapters::validate_chat_request(*normalized)) return v.error();
+      return std::move(normalized.value());
+    }
+  } else if (route.route == route_id::anthropic_messages) {
+    auto translated = adapters::anthropic_request_to_openai(doc);
+    if (!translated) return translated.error();
+    if (auto v = adapters::validate_chat_request(*translated); !v) return v.error();
+    return std::move(translated.value());
   } else if (route.route == route_id::embeddings) {
     if (auto v = adapters::validate_embeddings_request(doc); !v) return v.error();
   }
