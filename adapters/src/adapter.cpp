@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "oag/adapters/anthropic_adapter.hpp"
 #include "oag/adapters/compat_adapters.hpp"
 #include "oag/adapters/gemini_adapter.hpp"
 #include "oag/adapters/ollama_adapter.hpp"
@@ -13,6 +14,7 @@ const provider_adapter* find_adapter(std::string_view kind) noexcept {
   // `mock` speaks the OpenAI wire format (mock_answer plays the upstream),
   // so it shares the OpenAI translation.
   if (kind == "openai" || kind == "mock") return &openai_adapter();
+  if (kind == "anthropic") return &anthropic_adapter();
   if (kind == "gemini") return &gemini_adapter();
   if (kind == "ollama") return &ollama_adapter();
   if (kind == "azure") return &azure_adapter();

@@ -33,7 +33,7 @@ const json chunk1 = json::parse(
 TEST_CASE("find_adapter knows openai and mock", "[openai]") {
   REQUIRE(find_adapter("openai") == &openai_adapter());
   REQUIRE(find_adapter("mock") == &openai_adapter());
-  REQUIRE(find_adapter("anthropic") == nullptr);
+  REQUIRE(find_adapter("no-such-kind") == nullptr);
   REQUIRE(find_adapter("") == nullptr);
   CHECK(openai_adapter().kind() == "openai");
 }
