@@ -128,6 +128,19 @@ result<app_config> parse_config(const json& doc, const std::string& base_dir,
       c.settings.aliases.emplace(k, v.get<std::string>());
     }
   }
+  if (auto it = doc.find("default_routing"); it != doc.end() && !it->is_null()) {
+    auto p = actors::routing::policy::compile(*it);
+    if (!p) return bad("$.default_routing" + p.error().param.value_or("").substr(1), p.error().message);
+    c.settings.default_routing = p.value();
+  }
+  if (auto it = doc.find("routing"); it != doc.end() && !it->is_null()) {
+    if (!it->is_object()) return bad("$.routing", "must be an object of company id -> routing config");
+    for (auto& [company, cfg] : it->items()) {
+      auto p = actors::routing::policy::compile(cfg);
+      if (!p) return bad("$.routing." + company + p.error().param.value_or("").substr(1), p.error().message);
+      c.settings.company_routing.emplace(company, p.value());
+    }
+  }
   if (auto it = doc.find("providers"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) return bad("$.providers", "must be an object of name -> provider");
     for (auto& [name, p] : it->items()) {

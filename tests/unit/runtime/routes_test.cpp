@@ -151,6 +151,14 @@ TEST_CASE("config: values, paths and errors naming the JSON path", "[config]") {
   CHECK(bad2.error().param.value() == "$.durability");
   auto bad3 = parse_config(nlohmann::json::parse(R"({"body_limit_bytes":-1})"), "", env);
   REQUIRE_FALSE(bad3);
+  auto routing = parse_config(nlohmann::json::parse(R"({"default_routing":{"rules":[{"then":{"model":"mock/echo"}}]},
+                                                        "routing":{"co_1":{"rules":[]}}})"), "", env);
+  REQUIRE(routing);
+  CHECK(routing->settings.default_routing);
+  CHECK(routing->settings.company_routing.count("co_1") == 1);
+  auto bad4 = parse_config(nlohmann::json::parse(R"({"routing":{"co_1":{"rules":[{"then":{}}]}}})"), "", env);
+  REQUIRE_FALSE(bad4);
+  CHECK(bad4.error().param.value() == "$.routing.co_1.rules[0].then");
 }
 
 TEST_CASE("metrics render Prometheus text", "[metrics]") {
