@@ -9,6 +9,11 @@
 ///                                            when stream_options.include_usage, then
 ///                                            data: [DONE]), sent chunked
 ///   POST .../embeddings                   -> a fixed 8-dimension embedding with usage
+///   POST .../v1/messages                  -> Anthropic Messages API: a fixed Message
+///                                            with usage; with "stream":true the Anthropic
+///                                            SSE events (message_start, ping, one text
+///                                            block in three deltas, message_delta,
+///                                            message_stop), sent chunked
 ///   anything else                         -> 404 in OpenAI's error shape
 ///
 /// Usage: oag_bench_upstream [PORT]   (0 or absent: an ephemeral port)
@@ -85,6 +90,45 @@ const std::string k_embedding =
     R"("embedding":[0.0023,-0.0093,0.0157,-0.0045,0.0211,0.0008,-0.0176,0.0032]}],)"
     R"("usage":{"prompt_tokens":8,"total_tokens":8}})";
 
+// Anthropic Messages API (WIRE.md §5): the same answer as the OpenAI one.
+const std::string k_message =
+    R"({"id":"msg_bench0001","type":"message","role":"assistant","model":"claude-bench",)"
+    R"("content":[{"type":"text","text":"Hello! How can I help you today?"}],)"
+    R"("stop_reason":"end_turn","stop_sequence":null,)"
+    R"("usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":9}})";
+
+std::string anthropic_event(std::string_view name, std::string_view data) {
+  std::string s = "event: ";
+  s += name;
+  s += "\ndata: ";
+  s += data;
+  s += "\n\n";
+  return s;
+}
+
+std::string make_anthropic_sse() {
+  std::string s;
+  s += anthropic_event("message_start",
+                       R"({"type":"message_start","message":{"id":"msg_bench0002","type":"message","role":"assistant",)"
+                       R"("model":"claude-bench","content":[],"stop_reason":null,"stop_sequence":null,)"
+                       R"("usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}})");
+  s += anthropic_event("content_block_start",
+                       R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+  s += anthropic_event("ping", R"({"type": "ping"})");
+  for (const char* part : {"Hello! ", "How can I ", "help you today?"}) {
+    s += anthropic_event("content_block_delta",
+                         std::string(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")") +
+                             part + R"("}})");
+  }
+  s += anthropic_event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+  s += anthropic_event("message_delta",
+                       R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":9}})");
+  s += anthropic_event("message_stop", R"({"type":"message_stop"})");
+  return s;
+}
+
+const std::string k_anthropic_sse = make_anthropic_sse();
+
 const std::string k_not_found =
     R"({"error":{"message":"Unknown request URL","type":"invalid_request_error","param":null,"code":"unknown_url"}})";
 
@@ -145,6 +189,19 @@ class connection : public std::enable_shared_from_this<connection> {
         res_.result(http::status::ok);
         res_.set(http::field::content_type, "application/json");
         res_.body() = k_completion;
+        res_.prepare_payload();
+      }
+    } else if (post && ends_with(path, "/v1/messages")) {
+      res_.result(http::status::ok);
+      res_.set("request-id", "req_bench");
+      if (json_flag(req_.body(), "stream")) {
+        res_.set(http::field::content_type, "text/event-stream; charset=utf-8");
+        res_.set(http::field::cache_control, "no-cache");
+        res_.body() = k_anthropic_sse;
+        res_.chunked(true);
+      } else {
+        res_.set(http::field::content_type, "application/json");
+        res_.body() = k_message;
         res_.prepare_payload();
       }
     } else if (post && ends_with(path, "/embeddings")) {

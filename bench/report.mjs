@@ -82,7 +82,7 @@ const us = (x) => (Number.isFinite(x) ? (Math.abs(x) >= 10000 ? `${(x / 1000).to
 const num = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 const mb = (kb) => (Number.isFinite(kb) && kb > 0 ? `${(kb / 1024).toFixed(1)} MB` : 'n/a');
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : 'n/a');
-const label = { direct: 'upstream direct (baseline)', oag: 'oag', portkey: 'Portkey 1.15.2', hello: 'Beast hello (ceiling)' };
+const label = { direct: 'upstream direct (baseline)', oag: 'oag', 'oag-routed': 'oag, 10-rule routing (last rule matches)', 'oag-anthropic': 'oag → Anthropic adapter', portkey: 'Portkey 1.15.2', hello: 'Beast hello (ceiling)' };
 
 const rateCell = (t) =>
   rate[t].rps > 0 ? `${num(rate[t].rps)} (${rate[t].conns})` : `none: p99 ${us(rate[t].c1p99)} already at 1 conn (${num(rate[t].c1rps)} req/s there)`;
@@ -114,6 +114,18 @@ if (lat.oag) {
     if (rate.oag.rps > 0 && rate.hello.rps > 0) out.push(`- max rate at p99 < 5 ms, oag ÷ Beast hello: **${((rate.oag.rps / rate.hello.rps) * 100).toFixed(0)}%** (≥ 60%)`);
     else out.push(`- max rate at p99 < 5 ms, oag ÷ Beast hello: **n/a** (a p99 ≥ 5 ms at every step); rate at 1 connection, oag ÷ hello: ${((rate.oag.c1rps / rate.hello.c1rps) * 100).toFixed(0)}% (≥ 60%)`);
     out.push(`- load at 16 connections, oag ÷ Beast hello: ${((load.oag.rps / load.hello.rps) * 100).toFixed(0)}% of the requests per second`);
+  }
+  // Routing and translation against the plain pass-through: the added
+  // latency may grow by at most 10%.
+  const pct = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%` : 'n/a');
+  const within = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a <= b * 1.1 ? 'within' : '**over**') : 'n/a');
+  for (const v of ['oag-routed', 'oag-anthropic']) {
+    if (!lat[v]) continue;
+    const a50 = added(v, 'p50');
+    const b50 = added('oag', 'p50');
+    const a99 = added(v, 'p99');
+    const b99 = added('oag', 'p99');
+    out.push(`- ${label[v]}: added p50 ${us(a50)} vs oag ${us(b50)}: **${pct(a50, b50)}** (${within(a50, b50)} the +10% target); added p99 ${us(a99)} vs ${us(b99)}: ${pct(a99, b99)}; added TTFB p50 ${us(addedTtfb(v, 'p50'))} vs ${us(addedTtfb('oag', 'p50'))}: ${pct(addedTtfb(v, 'p50'), addedTtfb('oag', 'p50'))}; CPU/req ${Number.isFinite(load[v].cpu) ? load[v].cpu.toFixed(1) : 'n/a'} vs ${Number.isFinite(load.oag.cpu) ? load.oag.cpu.toFixed(1) : 'n/a'} µs: ${pct(load[v].cpu, load.oag.cpu)}`);
   }
   out.push(`- oag idle RSS: **${mb(rssIdle.oag)}** (≤ 20 MB); after the run: ${mb(rssAfter.oag)}`);
   out.push('');

@@ -9,10 +9,18 @@
 # server has no bind option and listens on all interfaces; it is only ever
 # called on 127.0.0.1).
 #
+# Besides the plain pass-through ("oag": provider of kind openai), oag is
+# measured through a 10-rule routing config whose first nine rules never
+# match (bench/routing-10-rules.json; target "oag-routed", model "auto") and
+# through the Anthropic adapter against the upstream's Anthropic Messages
+# mode ("oag-anthropic"); the report gives their added latency against the
+# plain pass-through's.
+#
 # Usage: scripts/bench.sh [--write] [--quick]
 #   --write   also write the results table into docs/PERFORMANCE.md
 #   --quick   shorter runs (a smoke test of the script, figures are noisy)
-# Env: OAG_BUILD_DIR (default build), OAG_BIN, BENCH_ROUNDS, BENCH_SKIP_PORTKEY=1
+# Env: OAG_BUILD_DIR (default build), OAG_BIN, BENCH_ROUNDS, BENCH_SKIP_PORTKEY=1,
+#      BENCH_SKIP_VARIANTS=1 (leave out oag-routed and oag-anthropic)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,7 +31,7 @@ for a in "$@"; do
   case "$a" in
     --write) WRITE=1 ;;
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -119,6 +127,21 @@ OAG_KEY=$(adm -X POST "$OAG_URL/admin/v1/companies/$CO_ID/keys" -d '{"name":"ben
 adm -X PUT "$OAG_URL/admin/v1/companies/$CO_ID/providers/fake" \
   -d "{\"kind\":\"openai\",\"base_url\":\"$UPSTREAM/v1\",\"api_key\":\"sk-bench-upstream\"}" >/dev/null
 
+VARIANTS=0
+if [ "${BENCH_SKIP_VARIANTS:-0}" != 1 ]; then
+  VARIANTS=1
+  # The Anthropic adapter: the same upstream in its Anthropic Messages mode.
+  adm -X PUT "$OAG_URL/admin/v1/companies/$CO_ID/providers/claude" \
+    -d "{\"kind\":\"anthropic\",\"base_url\":\"$UPSTREAM\",\"api_key\":\"sk-ant-bench\",\"prices\":{\"claude-bench\":{\"input\":3,\"cached_input\":0.3,\"output\":15}}}" >/dev/null
+  # A second company with the 10-rule routing config: only the last rule
+  # matches (model "auto"), after every other condition kind was evaluated.
+  CO2_ID=$(adm -X POST "$OAG_URL/admin/v1/companies" -d '{"name":"bench-routed","credit_ot":"100000000"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
+  OAG_KEY2=$(adm -X POST "$OAG_URL/admin/v1/companies/$CO2_ID/keys" -d '{"name":"bench"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).key')
+  adm -X PUT "$OAG_URL/admin/v1/companies/$CO2_ID/providers/fake" \
+    -d "{\"kind\":\"openai\",\"base_url\":\"$UPSTREAM/v1\",\"api_key\":\"sk-bench-upstream\"}" >/dev/null
+  adm -X PUT "$OAG_URL/admin/v1/companies/$CO2_ID/routing" --data-binary @bench/routing-10-rules.json >/dev/null
+fi
+
 PK_PID=""
 PK_PORT=""
 if [ "${BENCH_SKIP_PORTKEY:-0}" != 1 ]; then
@@ -153,6 +176,10 @@ fi
 # name|url|model|auth|headers(|-separated)|pid|streams
 TARGETS=("direct|$UPSTREAM/v1/chat/completions|gpt-4o-mini|||$UP_PID|1"
          "oag|$OAG_URL/v1/chat/completions|fake/gpt-4o-mini|$OAG_KEY||$OAG_PID|1")
+if [ "$VARIANTS" = 1 ]; then
+  TARGETS+=("oag-routed|$OAG_URL/v1/chat/completions|auto|$OAG_KEY2||$OAG_PID|1"
+            "oag-anthropic|$OAG_URL/v1/chat/completions|claude/claude-bench|$OAG_KEY||$OAG_PID|1")
+fi
 [ -n "$PK_PID" ] && TARGETS+=("portkey|http://127.0.0.1:$PK_PORT/v1/chat/completions|gpt-4o-mini|sk-bench-upstream|x-portkey-provider: openai|x-portkey-custom-host: $UPSTREAM/v1|$PK_PID|1")
 [ -n "$HELLO_PID" ] && TARGETS+=("hello|http://127.0.0.1:$HELLO_PORT/v1/chat/completions|gpt-4o-mini|||$HELLO_PID|0")
 
@@ -176,13 +203,16 @@ curl_target() { # target, stream(0/1) -> prints HTTP status
   if [ -n "$hdrs" ]; then local IFS='|'; for h in $hdrs; do args+=(-H "$h"); done; unset IFS; fi
   local body="{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":64"
   [ "$s" = 1 ] && body="$body,\"stream\":true"
-  curl -s -o "$RUN_DIR/preflight.out" -w '%{http_code}' -H 'content-type: application/json' "${args[@]}" -d "$body}" "$url"
+  curl -s -o "$RUN_DIR/preflight.out" -D "$RUN_DIR/preflight.headers" -w '%{http_code}' -H 'content-type: application/json' "${args[@]}" -d "$body}" "$url"
 }
 
 for t in "${TARGETS[@]}"; do
   n=$(t_name "$t")
   code=$(curl_target "$t" 0)
   [ "$code" = 200 ] || { cat "$RUN_DIR/preflight.out" >&2; die "preflight $n: HTTP $code"; }
+  if [ "$n" = oag-routed ]; then
+    grep -qi '^x-oag-route: rule=auto; target=fake/gpt-4o-mini; attempts=1' "$RUN_DIR/preflight.headers" || { cat "$RUN_DIR/preflight.headers" >&2; die "preflight $n: not routed by the last rule"; }
+  fi
   if [ "$(t_field "$t" streams)" = 1 ]; then
     code=$(curl_target "$t" 1)
     [ "$code" = 200 ] && grep -q '\[DONE\]' "$RUN_DIR/preflight.out" || { cat "$RUN_DIR/preflight.out" >&2; die "preflight $n (stream): HTTP $code"; }
