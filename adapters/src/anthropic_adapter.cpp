@@ -18,7 +18,6 @@ using namespace anthropic_detail;
 
 constexpr std::string_view default_base = "https://api.anthropic.com";
 constexpr std::string_view api_version = "2023-06-01";
-constexpr std::string_view invalid_response_message = "upstream sent an invalid response";
 constexpr std::size_t max_upstream_message = 2000;
 /// Anthropic's temperature range is 0..1 (OpenAI's is 0..2).
 constexpr double max_temperature = 1.0;
@@ -45,17 +44,8 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-failure upstream_invalid(std::string message = std::string(invalid_response_message)) {
-  failure f = make_failure(errc::upstream_error, std::move(message));
-  f.http_status = 502;
-  return f;
-}
-
-failure bad_endpoint(std::string message) {
-  failure f = make_failure(errc::invalid_request, std::move(message));
-  f.http_status = 400;
-  return f;
-}
+using wire::stream_failure;
+using wire::upstream_invalid;
 
 /// Cuts an upstream message to a sane length on a UTF-8 boundary (error
 /// bodies have been seen carrying whole HTML pages).
@@ -92,22 +82,6 @@ error_info error_info_of(const json& doc) {
   }
   if (info.type) info.type = clip(scrub_credentials(*info.type));
   return info;
-}
-
-/// Retry-After is delta-seconds or an HTTP date; anything else (or anything
-/// that could smuggle header syntax) is dropped.
-std::optional<std::string> sane_retry_after(const header_list& headers) {
-  auto v = find_header(headers, "retry-after");
-  if (!v) return std::nullopt;
-  std::string_view s = *v;
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  if (s.empty() || s.size() > 64) return std::nullopt;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) return std::nullopt;
-  }
-  return std::string(s);
 }
 
 /// The failure for an Anthropic error. `status` is the HTTP status, or 0
@@ -753,57 +727,22 @@ result<json> translate_request(const json& body, std::string_view upstream_model
 // ---------------------------------------------------------------------------
 // Endpoint and headers
 
-bool is_header_token(std::string_view name) noexcept {
-  if (name.empty()) return false;
-  for (char c : name) {
-    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
-      return false;
-  }
-  return true;
-}
-
-bool is_header_value(std::string_view value) noexcept {
-  for (char c : value)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  return true;
-}
-
-void set_header(header_list& headers, std::string name, std::string value) {
-  for (auto& h : headers) {
-    if (iequals(h.name, name)) {
-      h.value = std::move(value);
-      return;
-    }
-  }
-  headers.push_back(header{std::move(name), std::move(value)});
-}
-
 result<outbound_request> build_request(const json& out, bool stream, const provider_endpoint& ep) {
-  const std::string base = ep.base_url.empty() ? std::string(default_base) : ep.base_url;
-  auto parsed = parse_url(base);
-  if (!parsed) return bad_endpoint("provider '" + ep.name + "': " + parsed.error().message);
-  if (parsed->scheme == "http" && !is_loopback_host(parsed->host) && !ep.allow_insecure_http)
-    return bad_endpoint("provider '" + ep.name + "' uses plain http:// to the non-loopback host '" +
-                        parsed->host +
-                        "'; OAG refuses to send credentials and prompts unencrypted (use "
-                        "https://, or set allow_insecure_http for this provider)");
-  header_list h;
-  h.push_back({"Content-Type", "application/json"});
-  h.push_back({"Accept", stream ? "text/event-stream" : "application/json"});
-  h.push_back({"anthropic-version", std::string(api_version)});
-  if (ep.api_key && !ep.api_key->empty()) {
-    if (!is_header_value(*ep.api_key))
-      return bad_endpoint("provider '" + ep.name + "' has an api_key with line breaks");
-    h.push_back({"x-api-key", *ep.api_key});
-  }
-  // Extra headers (anthropic-beta, a newer anthropic-version) win.
-  for (const auto& extra : ep.extra_headers) {
-    if (!is_header_token(extra.name) || !is_header_value(extra.value))
-      return bad_endpoint("provider '" + ep.name + "' has an invalid extra header '" +
-                          std::string(is_header_token(extra.name) ? extra.name : "?") + "'");
-    set_header(h, extra.name, extra.value);
-  }
+  provider_endpoint resolved = ep;
+  if (resolved.base_url.empty()) resolved.base_url = std::string(default_base);
+  auto parsed = wire::resolve_origin(resolved);
+  if (!parsed) return parsed.error();
+  // The shared builder sets Accept after the extra headers; hand it an
+  // extra Accept so that one still wins, as every other extra header does.
+  std::string_view stream_accept = "text/event-stream";
+  for (const auto& extra : ep.extra_headers)
+    if (iequals(extra.name, "accept")) stream_accept = extra.value;
+  auto h = wire::request_headers(ep, stream, "x-api-key", "", stream_accept);
+  if (!h) return h.error();
+  // After Content-Type and Accept, before the key; extra headers (a newer
+  // anthropic-version) win.
+  if (!find_header(ep.extra_headers, "anthropic-version"))
+    h->insert(h->begin() + 2, header{"anthropic-version", std::string(api_version)});
   outbound_request req;
   req.method = "POST";
   // A base URL configured as ".../v1" (OpenAI habit) must not become /v1/v1.
@@ -811,7 +750,7 @@ result<outbound_request> build_request(const json& out, bool stream, const provi
   const bool has_v1 = prefix.size() >= 3 && prefix.compare(prefix.size() - 3, 3, "/v1") == 0;
   req.target = prefix + (has_v1 ? "/messages" : "/v1/messages");
   req.origin = std::move(parsed).value();
-  req.headers = std::move(h);
+  req.headers = std::move(h).value();
   req.body = dump(out);
   req.stream = stream;
   return req;
@@ -864,7 +803,7 @@ result<json> translate_message(const json& msg) {
   if (get_string(msg, "type") == std::optional<std::string>("error")) {
     auto info = error_info_of(msg);
     return upstream_invalid(info.message ? "upstream reported an error: " + *info.message
-                                         : std::string(invalid_response_message));
+                                         : "upstream sent an invalid response");
   }
   const json* content = get(msg, "content");
   if (!content || !content->is_array()) return upstream_invalid();
@@ -913,12 +852,6 @@ result<json> translate_message(const json& msg) {
 // ---------------------------------------------------------------------------
 // Stream decoding: Anthropic SSE → OpenAI chunks
 
-failure stream_error(std::string message) {
-  failure f = make_failure(errc::upstream_error, std::move(message));
-  f.http_status = 502;
-  return f;
-}
-
 class anthropic_stream_decoder final : public stream_decoder {
  public:
   void feed(std::string_view bytes, std::vector<stream_event>& out) override {
@@ -928,7 +861,7 @@ class anthropic_stream_decoder final : public stream_decoder {
       parser_.feed(bytes, events_);
       for (const auto& ev : events_) handle(ev, /*at_end=*/false, out);
     } catch (const std::exception&) {
-      fail(out, stream_error("upstream sent a stream OAG could not translate"));
+      fail(out, stream_failure("upstream sent a stream OAG could not translate"));
     }
   }
 
@@ -946,7 +879,7 @@ class anthropic_stream_decoder final : public stream_decoder {
       // Reported as a cut stream below.
     }
     if (terminal_) return;
-    fail(out, stream_error("upstream closed the stream before it was complete"));
+    fail(out, stream_failure("upstream closed the stream before it was complete"));
   }
 
  private:
@@ -957,7 +890,7 @@ class anthropic_stream_decoder final : public stream_decoder {
     json doc = parse_json(data);
     if (doc.is_discarded() || !doc.is_object()) {
       if (at_end) return;  // truncated tail: finish() reports the cut
-      fail(out, stream_error("upstream sent an invalid stream event"));
+      fail(out, stream_failure("upstream sent an invalid stream event"));
       return;
     }
     // The JSON type is authoritative; the event name is a fallback.
@@ -1172,7 +1105,7 @@ class anthropic_adapter_impl final : public provider_adapter {
     try {
       // Only the (scrubbed) body is read; OAG's request headers are not
       // even available here.
-      return failure_of(status, error_info_of(parse_json(body)), sane_retry_after(headers));
+      return failure_of(status, error_info_of(parse_json(body)), wire::retry_after_of(headers));
     } catch (const std::exception&) {
       failure f = make_failure(errc::upstream_error,
                                "upstream returned HTTP " + std::to_string(status));

@@ -11,22 +11,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oag/adapters/openai_adapter.hpp"
 #include "oag/error.hpp"
 
 namespace oag::adapters::anthropic_detail {
 
 using nlohmann::json;
 
-/// Serializes without throwing: client text may carry invalid UTF-8, and
-/// replacing it beats failing the whole call.
-inline std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-/// Parses without throwing; a discarded value means "not JSON".
-inline json parse_json(std::string_view text) {
-  return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-}
+// Non-throwing JSON serialising and parsing, shared with the other kinds.
+using wire::dump;
+using wire::parse_json;
 
 /// The member `key` of `obj`, or nullptr when `obj` is no object, the key
 /// is absent, or its value is null (OpenAI treats explicit null as absent).
