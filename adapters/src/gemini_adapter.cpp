@@ -678,11 +678,7 @@ class gemini_adapter_impl final : public provider_adapter {
   result<json> chat_response(std::string_view body) const override {
     json doc = wire::parse_json(body);
     if (!doc.is_object()) return wire::upstream_invalid();
-    if (doc.contains("error") && !doc["error"].is_null()) {
-      auto info = wire::error_info_of(doc);
-      return wire::upstream_invalid(info.message ? "upstream reported an error: " + *info.message
-                                                 : "upstream sent an invalid response");
-    }
+    if (auto reported = native::reported_error(doc)) return *reported;
     return guarded([&] { return translate_response(doc); }, /*request=*/false);
   }
 
@@ -751,21 +747,10 @@ class gemini_adapter_impl final : public provider_adapter {
   static result<outbound_request> build(json payload, std::string_view model,
                                         std::string_view method, bool stream,
                                         const provider_endpoint& ep) {
-    provider_endpoint resolved = ep;
-    if (resolved.base_url.empty()) resolved.base_url = std::string(default_base);
-    auto origin = wire::resolve_origin(resolved);
-    if (!origin) return origin.error();
-    auto headers = wire::request_headers(resolved, stream, "x-goog-api-key", "");
-    if (!headers) return headers.error();
-    outbound_request req;
-    req.method = "POST";
-    req.target = origin->path + "/models/" + native::encode_path_segment(strip_prefix(model)) +
-                 std::string(method);
-    req.origin = std::move(origin).value();
-    req.headers = std::move(headers).value();
-    req.body = wire::dump(payload);
-    req.stream = stream;
-    return req;
+    return native::post_request(payload,
+                                "/models/" + native::encode_path_segment(strip_prefix(model)) +
+                                    std::string(method),
+                                stream, ep, default_base, "x-goog-api-key", "");
   }
 };
 

@@ -263,6 +263,33 @@ failure status_failure(int status, const header_list& headers, std::optional<std
   return f;
 }
 
+std::optional<failure> reported_error(const json& doc) {
+  if (!doc.is_object() || !doc.contains("error") || doc["error"].is_null()) return std::nullopt;
+  auto info = wire::error_info_of(doc);
+  return wire::upstream_invalid(info.message ? "upstream reported an error: " + *info.message
+                                             : "upstream sent an invalid response");
+}
+
+result<outbound_request> post_request(const json& payload, const std::string& target, bool stream,
+                                      const provider_endpoint& ep, std::string_view default_base,
+                                      std::string_view auth_name, std::string_view auth_prefix,
+                                      std::string_view stream_accept) {
+  provider_endpoint resolved = ep;
+  if (resolved.base_url.empty()) resolved.base_url = std::string(default_base);
+  auto origin = wire::resolve_origin(resolved);
+  if (!origin) return origin.error();
+  auto headers = wire::request_headers(resolved, stream, auth_name, auth_prefix, stream_accept);
+  if (!headers) return headers.error();
+  outbound_request req;
+  req.method = "POST";
+  req.target = origin->path + target;
+  req.origin = std::move(origin).value();
+  req.headers = std::move(headers).value();
+  req.body = wire::dump(payload);
+  req.stream = stream;
+  return req;
+}
+
 json embeddings_list(const json& vectors) {
   json data = json::array();
   std::size_t i = 0;

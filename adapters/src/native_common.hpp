@@ -107,6 +107,20 @@ void push_done(std::vector<stream_event>& out);
 failure status_failure(int status, const header_list& headers,
                        std::optional<std::string> message);
 
+/// For a parsed response body carrying a non-null `error` member: the
+/// 502 "upstream reported an error: …" failure (plain "upstream sent an
+/// invalid response" when the error has no message). nullopt otherwise.
+std::optional<failure> reported_error(const nlohmann::json& doc);
+
+/// A POST of `payload` to `target` (appended to the origin's path) on the
+/// endpoint, `default_base` standing in for an empty base URL; the
+/// credential and Accept are as `wire::request_headers` makes them.
+result<outbound_request> post_request(const nlohmann::json& payload, const std::string& target,
+                                      bool stream, const provider_endpoint& ep,
+                                      std::string_view default_base, std::string_view auth_name,
+                                      std::string_view auth_prefix,
+                                      std::string_view stream_accept = "text/event-stream");
+
 /// Builds OpenAI's embeddings list from vectors of numbers.
 nlohmann::json embeddings_list(const nlohmann::json& vectors);
 

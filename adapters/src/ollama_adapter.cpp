@@ -309,11 +309,7 @@ class ollama_adapter_impl final : public provider_adapter {
   static result<json> translate(std::string_view body) {
     json doc = wire::parse_json(body);
     if (!doc.is_object()) return wire::upstream_invalid();
-    if (doc.contains("error") && !doc["error"].is_null()) {
-      auto info = wire::error_info_of(doc);
-      return wire::upstream_invalid(info.message ? "upstream reported an error: " + *info.message
-                                                 : "upstream sent an invalid response");
-    }
+    if (auto reported = native::reported_error(doc)) return *reported;
     auto msg = doc.find("message");
     if (msg == doc.end() || !msg->is_object()) return wire::upstream_invalid();
     json message = {{"role", "assistant"}, {"content", nullptr}, {"refusal", nullptr}};
@@ -384,21 +380,8 @@ class ollama_adapter_impl final : public provider_adapter {
  private:
   static result<outbound_request> build(json payload, std::string_view path, bool stream,
                                         const provider_endpoint& ep) {
-    provider_endpoint resolved = ep;
-    if (resolved.base_url.empty()) resolved.base_url = std::string(default_base);
-    auto origin = wire::resolve_origin(resolved);
-    if (!origin) return origin.error();
-    auto headers = wire::request_headers(resolved, stream, "Authorization", "Bearer ",
-                                         "application/x-ndjson");
-    if (!headers) return headers.error();
-    outbound_request req;
-    req.method = "POST";
-    req.target = origin->path + std::string(path);
-    req.origin = std::move(origin).value();
-    req.headers = std::move(headers).value();
-    req.body = wire::dump(payload);
-    req.stream = stream;
-    return req;
+    return native::post_request(payload, std::string(path), stream, ep, default_base,
+                                "Authorization", "Bearer ", "application/x-ndjson");
   }
 };
 
