@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "native_common.hpp"
 #include "oag/adapters/sse.hpp"
 
 namespace oag::adapters {
@@ -100,21 +101,7 @@ std::vector<std::string> argument_pieces(std::string_view s) {
 
 /// The text of a message's content: a string, or its text parts joined by
 /// newlines (other parts carry no text).
-std::string text_of(const json& content) {
-  if (content.is_string()) return content.get<std::string>();
-  std::string out;
-  if (!content.is_array()) return out;
-  bool first = true;
-  for (const auto& part : content) {
-    if (!part.is_object()) continue;
-    auto t = part.find("text");
-    if (t == part.end() || !t->is_string()) continue;
-    if (!first) out += '\n';
-    out += t->get<std::string>();
-    first = false;
-  }
-  return out;
-}
+using native::text_of;
 
 std::string role_of(const json& msg) {
   if (!msg.is_object()) return {};
