@@ -143,6 +143,15 @@ result<void> add_tool_result(const json& block, const std::string& path, user_tu
   return {};
 }
 
+/// The `type` of a content block, which must be an object with a string type.
+result<std::string> block_type(const json& block, const std::string& bpath) {
+  if (!block.is_object()) return bad_param(bpath, "must be an object");
+  const json* tj = get(block, "type");
+  if (!tj) return missing(bpath + ".type");
+  if (!tj->is_string()) return bad_param(bpath + ".type", "must be a string");
+  return tj->get<std::string>();
+}
+
 /// Converts a user turn's blocks. `openai_parts_too` lets OpenAI parts pass
 /// (for histories that mix both shapes on /v1/chat/completions).
 result<void> convert_user(const json& content, const std::string& path, bool openai_parts_too,
@@ -158,11 +167,9 @@ result<void> convert_user(const json& content, const std::string& path, bool ope
   for (std::size_t i = 0; i < content.size(); ++i) {
     const json& block = content[i];
     const std::string bpath = at(path, i);
-    if (!block.is_object()) return bad_param(bpath, "must be an object");
-    const json* tj = get(block, "type");
-    if (!tj) return missing(bpath + ".type");
-    if (!tj->is_string()) return bad_param(bpath + ".type", "must be a string");
-    const std::string& type = tj->get_ref<const std::string&>();
+    auto checked = block_type(block, bpath);
+    if (!checked) return checked.error();
+    const std::string& type = *checked;
     if (type == "text") {
       auto t = text_of(block, bpath);
       if (!t) return t.error();
@@ -214,11 +221,9 @@ result<void> convert_assistant(const json& content, const std::string& path,
   for (std::size_t i = 0; i < content.size(); ++i) {
     const json& block = content[i];
     const std::string bpath = at(path, i);
-    if (!block.is_object()) return bad_param(bpath, "must be an object");
-    const json* tj = get(block, "type");
-    if (!tj) return missing(bpath + ".type");
-    if (!tj->is_string()) return bad_param(bpath + ".type", "must be a string");
-    const std::string& type = tj->get_ref<const std::string&>();
+    auto checked = block_type(block, bpath);
+    if (!checked) return checked.error();
+    const std::string& type = *checked;
     if (type == "text" || (openai_parts_too && type == "refusal")) {
       const json* t = get(block, type == "text" ? "text" : "refusal");
       if (!t) return missing(bpath + "." + type);
