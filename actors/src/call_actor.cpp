@@ -65,7 +65,9 @@ const call_target& target(const call_state& st) { return st.spec.targets[st.targ
 adapters::header_list route_headers(const call_state& st) {
   std::string v = "rule=" + st.spec.route_rule.value_or("-");
   v += "; target=" + target(st).model_ref;
-  v += "; attempts=" + std::to_string(st.attempts.size());
+  // The attempt in flight is recorded when it ends; a stream's head goes
+  // out before that, so it counts here too.
+  v += "; attempts=" + std::to_string(st.attempts.size() + (st.in_flight ? 1 : 0));
   return {{"x-oag-route", std::move(v)}};
 }
 
