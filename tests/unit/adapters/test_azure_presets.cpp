@@ -348,8 +348,7 @@ TEST_CASE("azure and preset errors: statuses, scrubbing, unknown models", "[azur
 }
 
 TEST_CASE("config/prices.json prices the common models of every new kind", "[presets][azure]") {
-  std::string here = __FILE__;
-  std::ifstream f(here.substr(0, here.rfind("/tests/unit/adapters/")) + "/config/prices.json");
+  std::ifstream f(std::string{OAG_SOURCE_DIR} + "/config/prices.json");
   REQUIRE(f.good());
   std::stringstream ss;
   ss << f.rdbuf();
