@@ -1029,6 +1029,14 @@ class anthropic_stream_decoder final : public stream_decoder {
   }
 
   void fail(std::vector<stream_event>& out, failure f) {
+    // What the upstream reported before the failure is still owed: the
+    // usage goes out ahead of the error so the caller can charge it.
+    if (!terminal_ && usage_.seen) {
+      json usage = chunk();
+      usage["choices"] = json::array();
+      usage["usage"] = usage_.openai();
+      push(out, std::move(usage));
+    }
     terminal_ = true;
     stream_event e;
     e.what = stream_event::type::error;

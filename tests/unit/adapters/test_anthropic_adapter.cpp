@@ -634,10 +634,13 @@ TEST_CASE("anthropic stream: an error event becomes an error stream event", "[an
       R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ignored"}})"});
   const json events = decode_every_split(body);
-  REQUIRE(events.size() == 3);
+  REQUIRE(events.size() == 4);
   CHECK(events[1]["chunk"]["choices"][0]["delta"] == json{{"content", "Hi"}});
-  CHECK(events[2]["error"].get<std::string>().find("Overloaded") != std::string::npos);
-  CHECK(events[2]["status"] == 503);
+  // The usage reported so far (message_start) precedes the error, so it can be charged.
+  CHECK(events[2]["chunk"]["choices"].empty());
+  CHECK(events[2]["chunk"]["usage"].is_object());
+  CHECK(events[3]["error"].get<std::string>().find("Overloaded") != std::string::npos);
+  CHECK(events[3]["status"] == 503);
 
   const json api = decode_whole(sse({R"({"type":"error","error":{"type":"api_error","message":"Internal sk-ant-api03-abcdef123"}})"}));
   REQUIRE(api.size() == 1);
@@ -653,9 +656,10 @@ TEST_CASE("anthropic stream: a stream cut without message_stop ends in an error"
       R"({"type":"content_block_stop","index":0})",
       R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}})"});
   const json events = decode_every_split(full);
-  REQUIRE(events.size() == 3);
+  REQUIRE(events.size() == 4);
   CHECK(events[1]["chunk"]["choices"][0]["delta"] == json{{"content", "Hel"}});
-  CHECK(events[2]["error"].get<std::string>().find("before it was complete") != std::string::npos);
+  CHECK(events[2]["chunk"]["usage"]["completion_tokens"] == 2);
+  CHECK(events[3]["error"].get<std::string>().find("before it was complete") != std::string::npos);
   for (const auto& e : events) CHECK(e != "done");
 
   // Cut in the middle of an event, and an empty body.
