@@ -5,16 +5,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <utility>
+
+#include <condition_variable>
+#include <mutex>
 
 #include <caf/all.hpp>
-#include <spdlog/async.h>
-#include <spdlog/async_logger.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "http_server.hpp"
@@ -112,6 +116,82 @@ class anthropic_error_sink final : public actors::response_sink {
   std::shared_ptr<actors::response_sink> inner_;
 };
 
+/// The access log's sink. The edge calls its hook on an io thread, inside
+/// the connection's strand, once per request: a synchronous write to stderr
+/// there costs a write(2) per request and, once whoever reads our stderr
+/// stops reading and the pipe fills, blocks the connection (and soon every
+/// io thread). Lines are formatted on the caller's thread (with the pattern
+/// of the default logger) into a buffer that one writer thread flushes in
+/// batches: it is woken only when the buffer turns non-empty, lets lines
+/// gather for a few milliseconds and writes them with one write(2). When
+/// stderr does not drain, lines beyond `k_cap` bytes are dropped (and
+/// counted in a warning) instead of blocking a request.
+class batched_stderr_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  batched_stderr_sink() : writer_([this] { run(); }) {}
+  ~batched_stderr_sink() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    writer_.join();
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    if (pending_.size() + line.size() > k_cap) {
+      ++dropped_;
+      return;
+    }
+    const bool was_empty = pending_.empty();
+    pending_.append(line.data(), line.size());
+    if (was_empty || pending_.size() >= k_batch) cv_.notify_one();
+  }
+  void flush_() override {}
+
+ private:
+  static constexpr std::size_t k_batch = 64 * 1024;
+  static constexpr std::size_t k_cap = 4 * 1024 * 1024;
+
+  void run() {
+    std::string out;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, all written
+      if (!stop_)
+        cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return stop_ || pending_.size() >= k_batch; });
+      out.swap(pending_);
+      pending_.clear();
+      const std::size_t dropped = std::exchange(dropped_, 0);
+      lock.unlock();
+      write_all(out);
+      out.clear();
+      if (dropped > 0) spdlog::warn("access log: {} lines dropped while stderr was not being read", dropped);
+      lock.lock();
+    }
+  }
+
+  static void write_all(const std::string& out) {
+    std::size_t off = 0;
+    while (off < out.size()) {
+      const auto n = ::write(STDERR_FILENO, out.data() + off, out.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // stderr closed: nothing more to do with these lines
+      off += static_cast<std::size_t>(n);
+    }
+  }
+
+  std::condition_variable cv_;
+  std::string pending_;
+  std::size_t dropped_ = 0;
+  bool stop_ = false;
+  std::thread writer_;  ///< last: starts once the rest is constructed
+};
+
 } // namespace
 
 result<secrets> load_secrets(const std::string& data_dir) {
@@ -161,8 +241,8 @@ struct app::impl {
   std::unique_ptr<adapters::io_runtime> io;
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
-  /// The thread that writes access-log lines (see start()).
-  std::shared_ptr<spdlog::details::thread_pool> log_pool;
+  /// Writes access-log lines in batches (see batched_stderr_sink).
+  std::shared_ptr<spdlog::logger> access_log;
   caf::actor directory;
   std::unique_ptr<http_server> server;
   std::atomic<bool> ready{false};
@@ -302,18 +382,14 @@ result<void> app::start() {
   opts.body_limit = c.body_limit_bytes;
   auto stats = m.stats;
   bool json_logs = c.log_format == "json";
-  // The edge calls this hook on an io thread, inside the connection's
-  // strand. A synchronous write to stderr there blocks the connection (and,
-  // once every io thread is caught, the whole edge) as soon as whoever reads
-  // our stderr stops reading and the pipe fills; it also costs a write(2) per
-  // request. So access lines go through a queue to one logger thread, which
-  // writes to the same sinks; when the queue is full the oldest lines are
-  // dropped rather than blocking a request.
-  m.log_pool = std::make_shared<spdlog::details::thread_pool>(8192, 1);
-  auto base = spdlog::default_logger();
-  auto access = std::make_shared<spdlog::async_logger>("oag.access", base->sinks().begin(), base->sinks().end(),
-                                                       m.log_pool, spdlog::async_overflow_policy::overrun_oldest);
-  access->set_level(base->level());
+  // Access lines must not block the io thread that completes a request
+  // (see batched_stderr_sink). initialize_logger gives the logger the
+  // pattern and level main() set; it stays out of the registry.
+  auto access = std::make_shared<spdlog::logger>("oag.access", std::make_shared<batched_stderr_sink>());
+  spdlog::drop("oag.access");
+  spdlog::initialize_logger(access);
+  spdlog::drop("oag.access");
+  m.access_log = access;
   opts.access_log = [stats, json_logs, access](std::string_view method, std::string_view path, int status,
                                                std::chrono::microseconds elapsed, std::string_view request_id) {
     stats->request_done(route_label(method, path), status, elapsed);
@@ -360,8 +436,8 @@ void app::drain_and_stop() {
   if (m.io) m.io->stop();
   m.server.reset();
   m.sys.reset();
-  // Joins the logger thread once it has written what is queued.
-  m.log_pool.reset();
+  // The last owner joins the writer once it has written what is buffered.
+  m.access_log.reset();
   if (m.db) m.db->close();
 }
 

@@ -4,9 +4,20 @@
 /// Content-Length or chunked) and written with gather writes, so a full
 /// response is one sendmsg and stream pieces that queue up while a write is
 /// in flight go out together.
+///
+/// The per-request path is kept to the system calls a keep-alive exchange
+/// needs (one recvmsg, one sendmsg, epoll): a response is first written
+/// straight into the socket (non-blocking) and only falls back to an
+/// asynchronous write for what the kernel did not take; read, write and
+/// response deadlines share one lazily armed timer per session instead of a
+/// timer operation per read and write; the read that watches for hang-ups
+/// during a response stays pending afterwards as the wait for the next
+/// request; and a sink called on the session's own strand (a handler that
+/// answers at once) runs inline instead of being posted.
 
 #include "http_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <deque>
@@ -24,8 +35,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
@@ -46,11 +57,11 @@ using adapters::header_list;
 // Concrete executor types: no any_io_executor type erasure per operation.
 using strand_t = net::strand<net::io_context::executor_type>;
 using socket_t = net::basic_stream_socket<tcp, strand_t>;
-using stream_t = beast::basic_stream<tcp, strand_t>;
 using acceptor_t = net::basic_socket_acceptor<tcp, strand_t>;
 using timer_t = net::basic_waitable_timer<std::chrono::steady_clock,
                                           net::wait_traits<std::chrono::steady_clock>, strand_t>;
 using clock = std::chrono::steady_clock;
+constexpr clock::time_point k_never = (clock::time_point::max)();
 
 // Bytes the disconnect watch reads per operation, and how many bytes of a
 // pipelined next request it buffers before it stops reading (the client
@@ -179,12 +190,17 @@ class edge_sink;
 class session : public std::enable_shared_from_this<session> {
  public:
   session(socket_t socket, std::shared_ptr<server_state> state, std::uint64_t id)
-      : stream_(std::move(socket)),
-        ex_(stream_.get_executor()),
+      : socket_(std::move(socket)),
+        ex_(socket_.get_executor()),
         timer_(ex_),
         state_(std::move(state)),
         opts_(state_->opts),
-        id_(id) {}
+        id_(id) {
+    // Synchronous writes try the kernel and return would_block instead of
+    // waiting; asynchronous operations are unaffected.
+    beast::error_code ignored;
+    socket_.non_blocking(true, ignored);
+  }
 
   ~session() {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -230,10 +246,21 @@ class session : public std::enable_shared_from_this<session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opts_.header_limit));
     parser_->body_limit(opts_.body_limit);
+    // Bytes already buffered (read by the watch, or pipelined) are parsed
+    // here: a complete head needs no read operation and no handler hop.
+    while (buffer_.size() > 0 && !parser_->is_header_done()) {
+      beast::error_code ec;
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return on_read_error(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_header_done()) return on_head({});
     // The first request must arrive promptly; later ones may wait out the
     // keep-alive period.
-    stream_.expires_after(served_ == 0 ? opts_.read_timeout : opts_.keep_alive_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
+    set_read_deadline(served_ == 0 ? opts_.read_timeout : opts_.keep_alive_timeout);
+    http::async_read_header(socket_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               self->on_head(ec);
                             });
@@ -258,13 +285,15 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (parser_->is_done()) return dispatch();
 
-    stream_.expires_after(opts_.read_timeout);
+    set_read_deadline(opts_.read_timeout);
     const auto expect = sv(parser_->get()[http::field::expect]);
     if (!expect.empty() && iequals(expect, "100-continue")) {
       // curl and others wait for this before sending larger bodies.
       static const std::string k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
-      net::async_write(stream_, net::buffer(k_continue),
+      set_write_deadline(opts_.write_timeout);
+      net::async_write(socket_, net::buffer(k_continue),
                        [self = shared_from_this()](beast::error_code e, std::size_t) {
+                         self->write_deadline_ = k_never;
                          if (self->closed_) return;
                          if (e) return self->close();
                          self->read_body();
@@ -275,8 +304,8 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void read_body() {
-    stream_.expires_after(opts_.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
+    set_read_deadline(opts_.read_timeout);
+    http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        if (self->closed_) return;
                        if (ec) return self->on_read_error(ec);
@@ -335,9 +364,11 @@ class session : public std::enable_shared_from_this<session> {
       } catch (...) {
       }
     }
-    stream_.expires_after(opts_.write_timeout);
-    net::async_write(stream_, net::buffer(error_out_),
+    read_deadline_ = k_never;
+    set_write_deadline(opts_.write_timeout);
+    net::async_write(socket_, net::buffer(error_out_),
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->write_deadline_ = k_never;
                        if (self->closed_) return;
                        if (ec) return self->close();
                        self->linger();
@@ -346,14 +377,14 @@ class session : public std::enable_shared_from_this<session> {
 
   void linger() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
     buffer_.clear();
-    stream_.expires_after(k_linger);
+    set_read_deadline(k_linger);
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(buffer_.prepare(16 * 1024),
+    socket_.async_read_some(buffer_.prepare(16 * 1024),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (self->closed_) return;
                               self->drained_ += n;
@@ -372,10 +403,8 @@ class session : public std::enable_shared_from_this<session> {
   /// buffer.
   void start_watch() {
     if (watch_pending_ || closed_ || buffer_.size() >= k_watch_cap) return;
-    // Only the read deadline: a write in flight keeps its own.
-    stream_.expires_at((clock::time_point::max)());
     watch_pending_ = true;
-    stream_.async_read_some(buffer_.prepare(k_watch_read),
+    socket_.async_read_some(buffer_.prepare(k_watch_read),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->on_watch(ec, n);
                             });
@@ -399,16 +428,44 @@ class session : public std::enable_shared_from_this<session> {
     read_head();
   }
 
-  void arm_response_timer() {
-    if (opts_.response_timeout.count() <= 0 || timer_armed_) return;
-    // Armed lazily and re-armed only when it fires early: a busy
-    // keep-alive connection costs no timer operation per request.
-    timer_armed_ = true;
-    timer_.expires_at(handling_since_ + opts_.response_timeout);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_timer(ec); });
+  // ---- deadlines
+  //
+  // One timer per session serves the read, write and response deadlines.
+  // It is armed lazily: setting a deadline later than the one the timer is
+  // already armed for costs nothing, and the timer re-checks all deadlines
+  // when it fires. A busy keep-alive connection thus costs no timer
+  // operation (no timerfd_settime) per request.
+
+  void set_read_deadline(clock::duration d) {
+    read_deadline_ = clock::now() + d;
+    arm_timer(read_deadline_);
   }
 
-  void on_timer(beast::error_code ec);
+  void set_write_deadline(clock::duration d) {
+    write_deadline_ = clock::now() + d;
+    arm_timer(write_deadline_);
+  }
+
+  clock::time_point response_deadline() const {
+    if (opts_.response_timeout.count() <= 0 || !resp_open_ || phase_ != phase::handling)
+      return k_never;
+    return handling_since_ + opts_.response_timeout;
+  }
+
+  void arm_timer(clock::time_point at) {
+    if (closed_ || at == k_never) return;
+    if (timer_armed_ && timer_.expiry() <= at) return;  // it fires first and re-checks
+    // Re-arming cancels the earlier wait; its handler sees a stale
+    // generation and does nothing.
+    timer_armed_ = true;
+    const std::uint64_t gen = ++timer_gen_;
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      self->on_timer(ec, gen);
+    });
+  }
+
+  void on_timer(beast::error_code ec, std::uint64_t gen);
 
   // ---- writing the response
 
@@ -475,8 +532,9 @@ class session : public std::enable_shared_from_this<session> {
     out_.push_back(std::move(item));
   }
 
-  void do_write() {
-    if (writing_ || closed_ || out_.empty()) return;
+  /// Collects the queued items into bufs_ (at most one response's worth);
+  /// returns how many items it took.
+  std::size_t gather() {
     bufs_.clear();
     std::size_t items = 0;
     for (auto& it : out_) {
@@ -497,16 +555,50 @@ class session : public std::enable_shared_from_this<session> {
       ++items;
       if (it.last) break;
     }
-    writing_items_ = items;
-    writing_ = true;
-    stream_.expires_after(opts_.write_timeout);
-    buffer_span span{bufs_.data(), bufs_.data() + bufs_.size()};
-    net::async_write(stream_, span, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_write(ec);
-    });
+    return items;
+  }
+
+  /// Writes what is queued: straight into the socket when the kernel takes
+  /// it all (the usual case), else the rest asynchronously.
+  void do_write() {
+    while (!writing_ && !closed_ && !out_.empty()) {
+      const std::size_t items = gather();
+      std::size_t total = 0;
+      for (const auto& b : bufs_) total += b.size();
+      beast::error_code ec;
+      std::size_t n = 0;
+      if (total > 0) {
+        n = socket_.write_some(buffer_span{bufs_.data(), bufs_.data() + bufs_.size()}, ec);
+        if (ec == net::error::would_block || ec == net::error::try_again) {
+          ec = {};
+          n = 0;
+        }
+      }
+      if (ec) return close();  // the client is gone
+      if (n < total) {
+        // Skip what went out; the rest waits for the socket.
+        std::size_t skip = 0;
+        while (skip < bufs_.size() && n >= bufs_[skip].size()) n -= bufs_[skip++].size();
+        if (n > 0) bufs_[skip] += n;
+        writing_items_ = items;
+        writing_ = true;
+        set_write_deadline(opts_.write_timeout);
+        buffer_span span{bufs_.data() + skip, bufs_.data() + bufs_.size()};
+        net::async_write(socket_, span,
+                         [self = shared_from_this()](beast::error_code e, std::size_t) {
+                           self->on_write(e);
+                         });
+        return;
+      }
+      if (written(items)) return;
+    }
   }
 
   void on_write(beast::error_code ec);
+
+  /// Retires `items` written items; true when that completed the response
+  /// (the session has then moved on).
+  bool written(std::size_t items);
 
   void complete_response();
 
@@ -516,7 +608,7 @@ class session : public std::enable_shared_from_this<session> {
 
   beast::error_code graceful_shutdown() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     return ec;
   }
 
@@ -531,7 +623,7 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
-  stream_t stream_;
+  socket_t socket_;
   const strand_t ex_;
   timer_t timer_;
   std::shared_ptr<server_state> state_;
@@ -547,6 +639,9 @@ class session : public std::enable_shared_from_this<session> {
   bool watch_pending_ = false;
   bool resume_after_watch_ = false;
   bool timer_armed_ = false;
+  std::uint64_t timer_gen_ = 0;
+  clock::time_point read_deadline_ = k_never;   ///< of the head/body read, keep-alive or linger
+  clock::time_point write_deadline_ = k_never;  ///< of an asynchronous write in flight
   std::uint64_t served_ = 0;
 
   // The current request/response.
@@ -571,8 +666,11 @@ class session : public std::enable_shared_from_this<session> {
   bool writing_ = false;
 };
 
-/// The response_sink handed to the handler. Every call is posted onto the
-/// session strand; the sink holds the session weakly, so a sink that
+/// The response_sink handed to the handler. Every call runs on the session
+/// strand: respond is dispatched (run inline when the caller is already on
+/// the strand, i.e. a handler answering at once, else posted); the stream
+/// calls are always posted, so pieces a handler writes on the strand queue
+/// up behind each other. The sink holds the session weakly, so a sink that
 /// outlives its connection turns into a no-op.
 class edge_sink final : public actors::response_sink {
  public:
@@ -584,8 +682,8 @@ class edge_sink final : public actors::response_sink {
     if (!claim()) return;
     if (auto s = session_.lock()) {
       auto ex = s->executor();
-      net::post(ex, [s = std::move(s), seq = seq_, status, body = std::move(body),
-                     extra = std::move(extra), ct = std::move(content_type)]() mutable {
+      net::dispatch(ex, [s = std::move(s), seq = seq_, status, body = std::move(body),
+                         extra = std::move(extra), ct = std::move(content_type)]() mutable {
         s->sink_respond(seq, status, std::move(body), std::move(extra), std::move(ct));
       });
     }
@@ -716,6 +814,9 @@ void session::dispatch() {
     req.query = req.target.substr(q + 1);
   }
   std::string_view rid;
+  std::size_t fields = 0;
+  for (auto it = msg.begin(); it != msg.end(); ++it) ++fields;
+  req.headers.reserve(fields);
   for (const auto& f : msg) {
     header h;
     const auto name = f.name_string();
@@ -753,29 +854,40 @@ void session::dispatch() {
   }
   state_->in_flight.fetch_add(1, std::memory_order_acq_rel);
 
-  auto sink = std::make_shared<edge_sink>(weak_from_this(), seq_, opts_.max_write_queue_bytes);
+  read_deadline_ = k_never;  // the watch read has none
+  arm_timer(response_deadline());
+  const std::uint64_t seq = seq_;
+  auto sink = std::make_shared<edge_sink>(weak_from_this(), seq, opts_.max_write_queue_bytes);
   sink_ = sink;
-  start_watch();
-  arm_response_timer();
   try {
     state_->handler(std::move(req), std::move(sink));
   } catch (...) {
     // A throwing handler must not unwind into the io thread; answer 500
     // unless it already started a response.
-    if (sink_ && sink_->claim()) {
+    if (seq == seq_ && sink_ && sink_->claim()) {
       sink_respond(seq_, 500,
                    to_openai_error_body(make_failure(errc::internal, "internal error")), {},
                    "application/json");
     }
   }
+  // A response the handler completed inline (health checks, errors) needs
+  // no watch: the session has already moved on to the next request.
+  if (!closed_ && resp_open_ && seq == seq_) start_watch();
 }
 
-void session::on_timer(beast::error_code ec) {
+void session::on_timer(beast::error_code ec, std::uint64_t gen) {
+  if (gen != timer_gen_ || closed_) return;  // re-armed since, or closing
   timer_armed_ = false;
-  if (ec || closed_) return;
-  if (!resp_open_ || phase_ != phase::handling) return;
-  const auto due = handling_since_ + opts_.response_timeout;
-  if (clock::now() < due) return arm_response_timer();
+  if (ec) return;
+  const auto now = clock::now();
+  // A read or write that overran its deadline: the client is too slow or
+  // gone (an idle keep-alive connection, too).
+  if (read_deadline_ <= now || write_deadline_ <= now) return close();
+  const auto due = response_deadline();
+  if (now < due) {
+    arm_timer((std::min)({read_deadline_, write_deadline_, due}));
+    return;
+  }
   // The handler never answered: answer for it so the client is not left
   // hanging, and keep the connection usable.
   if (sink_ && sink_->claim()) {
@@ -786,6 +898,7 @@ void session::on_timer(beast::error_code ec) {
                                                  std::to_string(secs.count()) + " seconds")),
                  {}, "application/json");
   }
+  if (!closed_) arm_timer((std::min)({read_deadline_, write_deadline_, response_deadline()}));
 }
 
 void session::sink_respond(std::uint64_t seq, int status, std::string body, header_list extra,
@@ -838,18 +951,25 @@ void session::sink_end(std::uint64_t seq) {
 
 void session::on_write(beast::error_code ec) {
   writing_ = false;
+  write_deadline_ = k_never;
   if (closed_) return;
-  if (ec) return close();  // the client is gone (or stopped reading: write timeout)
+  if (ec) return close();  // the client is gone
+  const std::size_t items = writing_items_;
+  writing_items_ = 0;
+  if (written(items)) return;
+  do_write();
+}
+
+bool session::written(std::size_t items) {
   bool done = false;
-  for (std::size_t i = 0; i < writing_items_ && !out_.empty(); ++i) {
+  for (std::size_t i = 0; i < items && !out_.empty(); ++i) {
     auto& it = out_.front();
     if (it.accounted && sink_) sink_->refund(it.accounted);
     done = done || it.last;
     out_.pop_front();
   }
-  writing_items_ = 0;
-  if (done) return complete_response();
-  do_write();
+  if (done) complete_response();
+  return done;
 }
 
 void session::complete_response() {
@@ -865,11 +985,24 @@ void session::complete_response() {
     return close();
   }
   if (watch_pending_) {
-    // The watch read becomes the wait for the next request: cancel it and
-    // restart reading with the keep-alive deadline.
+    if (buffer_.size() == 0) {
+      // The watch read stays pending as the wait for the next request;
+      // on_watch hands what it reads to read_head.
+      phase_ = phase::idle;
+      set_read_deadline(opts_.keep_alive_timeout);
+      return;
+    }
+    // The watch already buffered (part of) a pipelined request: stop it
+    // and parse from the buffer, reading more as needed.
     resume_after_watch_ = true;
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);
+    socket_.cancel(ignored);
+    return;
+  }
+  if (buffer_.size() > 0) {
+    // Pipelined requests already buffered: continue from a fresh handler
+    // so a long pipeline does not nest one response inside the other.
+    net::post(ex_, [self = shared_from_this()] { self->read_head(); });
     return;
   }
   read_head();
@@ -888,8 +1021,8 @@ void session::close() {
   }
   sink_.reset();
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
   timer_.cancel();
 }
 
