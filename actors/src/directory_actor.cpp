@@ -218,6 +218,10 @@ caf::behavior directory_behavior(directory_actor* self, std::shared_ptr<const ga
                  tenant_request{it->second.company_id, it->second.key_id, false, std::move(req.api)});
     },
     [=](admin_request& req) { admin(self, req); },
+    [=](const cancel_exchanges& msg) {
+      for (auto& [id, t] : self->state.tenants) self->send(t, msg);
+      for (auto& [name, p] : self->state.platform->by_name) self->send(p.actor, msg);
+    },
     [=](const bootstrap_company& req) -> caf::result<demo_bootstrap> {
       auto rec = create_company(self, req.name, req.credit_uot);
       if (!rec) return to_caf_error(rec.error());

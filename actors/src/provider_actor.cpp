@@ -130,6 +130,13 @@ caf::behavior http_provider(caf::stateful_actor<provider_state>* self,
       self->state.cancelled.insert(key);
       it->second->cancel();
     },
+    [=](const cancel_exchanges&) {
+      auto& st = self->state;
+      for (auto& [key, conn] : st.active) {
+        st.cancelled.insert(key);
+        conn->cancel();
+      }
+    },
     [=](const exchange_finished& msg) {
       auto& st = self->state;
       auto key = exchange_key(msg.call_id, msg.attempt);
@@ -177,6 +184,7 @@ caf::behavior mock_provider(caf::event_based_actor*) {
       caf::anon_send(call, upstream_done{msg.attempt, std::nullopt});
     },
     [=](const upstream_cancel&) {},
+    [=](const cancel_exchanges&) {},
   };
 }
 

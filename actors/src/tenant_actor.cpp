@@ -339,7 +339,7 @@ void start_call(tenant_actor* self, api_request& api, call_spec::operation op,
       continue;
     }
     call_target t;
-    t.model_ref = model_ref;
+    t.model_ref = rm->provider_name + "/" + rm->upstream_model; // aliases resolved
     t.provider_name = rm->provider_name;
     t.upstream_model = rm->upstream_model;
     t.provider = rm->handle;
@@ -541,6 +541,14 @@ void add_credit(tenant_actor* self, const api_request& api) {
     auto prior = st.ctx->db->get(storage::idempotency_key(st.company.id, "credit", **idem));
     if (!prior) return detail::respond_failure(api.sink, prior.error());
     if (*prior) {
+      // The same key with another amount is a client bug, not a repeat.
+      auto doc = json::parse(**prior, nullptr, false);
+      if (!doc.is_discarded() && doc.value("amount_uot", money::uot{-1}) != *amount)
+        return detail::respond_failure(
+            api.sink, make_failure(errc::conflict,
+                                   "idempotency_key '" + **idem + "' was already used for a credit of " +
+                                       money::format_ot(doc.value("amount_uot", money::uot{0})) + " O₮",
+                                   std::string{"idempotency_key"}));
       api.sink->respond(200, **prior);
       return;
     }
@@ -785,6 +793,9 @@ caf::behavior tenant_behavior(tenant_actor* self, std::shared_ptr<const gateway_
   }
   return {
     [=](tenant_request& req) { handle(self, req); },
+    [=](const cancel_exchanges& msg) {
+      for (auto& [name, p] : self->state.providers) self->send(p.handle.actor, msg);
+    },
     [=](settle_call& msg) { return settle(self, msg); },
     [=](const release_call& msg) { return release(self, msg); },
   };

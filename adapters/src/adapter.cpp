@@ -1,5 +1,6 @@
 #include "oag/adapters/adapter.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "oag/adapters/anthropic_adapter.hpp"
@@ -67,6 +68,12 @@ std::optional<money::token_usage> usage_of(const nlohmann::json& response_or_chu
     if (auto c = d->find("cached_tokens"); c != d->end())
       out.cached_input_tokens = count_of(*c).value_or(0);
   }
+  // No real call comes near 100M tokens; a larger count is an upstream bug
+  // (or a hostile upstream) and must not drive a wallet to absurd debt.
+  constexpr std::int64_t max_reported = 100'000'000;
+  out.input_tokens = std::min(out.input_tokens, max_reported);
+  out.output_tokens = std::min(out.output_tokens, max_reported);
+  out.cached_input_tokens = std::min(out.cached_input_tokens, max_reported);
   // Cached tokens are a subset of the prompt; never let a buggy upstream
   // make the cached share exceed it.
   if (out.cached_input_tokens > out.input_tokens) out.cached_input_tokens = out.input_tokens;

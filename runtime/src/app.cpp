@@ -425,8 +425,17 @@ void app::drain_and_stop() {
     // Shutdown only: poll the in-flight count until the edge is quiet.
     while (m.server->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (m.server->in_flight() > 0)
-      spdlog::warn("drain timeout: {} requests still in flight", m.server->in_flight());
+    if (m.server->in_flight() > 0 && m.directory) {
+      // Cancel what is still running upstream; the calls then end through
+      // their tenants (released, or charged for what was generated), so
+      // nothing is left unbilled and no client waits on a dead process.
+      spdlog::warn("drain timeout: {} requests still in flight; cancelling their upstream calls",
+                   m.server->in_flight());
+      caf::anon_send(m.directory, actors::cancel_exchanges{});
+      auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (m.server->in_flight() > 0 && std::chrono::steady_clock::now() < grace)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   if (m.sys) {
     caf::anon_send_exit(m.directory, caf::exit_reason::user_shutdown);

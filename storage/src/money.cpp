@@ -68,8 +68,10 @@ std::string format_ot(uot amount) {
 result<std::int64_t> usd_per_mtok_to_musd(double usd_per_mtok) {
   if (!std::isfinite(usd_per_mtok) || usd_per_mtok < 0)
     return make_failure(errc::invalid_request, "price must be a finite non-negative number");
-  if (usd_per_mtok > 1e9)
-    return make_failure(errc::invalid_request, "price is unreasonably large");
+  // $100,000 per million tokens is far above any model's price; the bound
+  // keeps every per-call cost far inside 64 bits.
+  if (usd_per_mtok > 1e5)
+    return make_failure(errc::invalid_request, "price is unreasonably large (over $100,000 per 1M tokens)");
   return static_cast<std::int64_t>(std::llround(usd_per_mtok * 1e6));
 }
 

@@ -169,6 +169,11 @@ struct call_timer {
 /// The client of a call disconnected.
 struct client_gone {};
 
+/// Shutdown after the drain timeout: every upstream exchange still running
+/// is cancelled, so its call ends (released or charged for what was
+/// generated) while the tenants are still there to record it.
+struct cancel_exchanges {};
+
 // -- call <-> tenant (money) -------------------------------------------------
 
 /// Charges a finished call: settles its reservation and appends the ledger
@@ -208,6 +213,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::connection_idle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::exchange_finished)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::client_gone)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::cancel_exchanges)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::call_timer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::settle_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::release_call)
