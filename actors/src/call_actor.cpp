@@ -124,8 +124,16 @@ void charge(call_actor* self, std::optional<money::token_usage> usage, Then then
     self->request(st.spec.tenant, caf::infinite, release_call{st.spec.call_id}).then(on_ok, on_error);
     return;
   }
-  self->request(st.spec.tenant, caf::infinite, settle_call{st.spec.call_id, make_entry(st, *usage)})
-      .then(on_ok, on_error);
+  auto entry = make_entry(st, *usage);
+  charge_report report{target(st).model_ref, entry.response_id, entry.input_tokens,
+                       entry.cached_input_tokens, entry.output_tokens, entry.cost_uot};
+  self->request(st.spec.tenant, caf::infinite, settle_call{st.spec.call_id, std::move(entry)})
+      .then(
+          [=](const storage::wallet_record&) {
+            if (self->state.spec.sink) self->state.spec.sink->charged(report);
+            then(std::optional<failure>{});
+          },
+          on_error);
 }
 
 /// Fails a call that has sent nothing to the client yet.

@@ -205,6 +205,14 @@ caf::behavior directory_behavior(directory_actor* self, std::shared_ptr<const ga
   st.keys = std::move(keys);
   st.companies = std::move(companies);
   for (auto& [name, p] : st.platform->by_name) self->link_to(p.actor);
+  // Companies with unfinished runs get their tenant now, so those runs
+  // resume without waiting for the company's next request.
+  std::vector<std::string> with_runs;
+  for (auto& id : st.companies) {
+    auto first = st.ctx->db->scan(storage::tenant_prefix(id, record_kind::active_run), std::nullopt, 1);
+    if (first && !first->empty()) with_runs.push_back(id);
+  }
+  for (auto& id : with_runs) tenant_of(self, id);
   return {
     [=](client_request& req) {
       auto& st = self->state;

@@ -15,6 +15,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "assistants_actor.hpp"
 #include "call_actor.hpp"
 #include "oag/actors/routing.hpp"
 #include "oag/adapters/adapter.hpp"
@@ -56,6 +57,8 @@ struct tenant_state {
     money::uot today = 0, month = 0;
   } spend;
   std::optional<failure> restore_error;
+  /// Serves the company's assistants, threads, runs, responses and tools.
+  caf::actor assistants;
   static inline const char* name = "oag.tenant";
 };
 
@@ -349,7 +352,9 @@ void start_call(tenant_actor* self, api_request& api, call_spec::operation op,
   }
   if (spec.targets.empty()) return detail::respond_failure(api.sink, *first_error);
 
-  spec.call_id = crypto::random_id("call-", 20);
+  spec.call_id = api.call_id ? *api.call_id : crypto::random_id("call-", 20);
+  if (st.reservations.count(spec.call_id))
+    return detail::respond_failure(api.sink, make_failure(errc::conflict, "call id '" + spec.call_id + "' is in use"));
   spec.response_id = op == call_spec::operation::chat ? crypto::random_id("chatcmpl-", 24)
                                                       : crypto::random_id("emb-", 24);
   spec.company_id = st.company.id;
@@ -690,6 +695,7 @@ void handle(tenant_actor* self, tenant_request& req) {
   auto& st = self->state;
   auto& api = req.api;
   if (st.restore_error) return detail::respond_failure(api.sink, *st.restore_error);
+  if (is_assistants_route(api.route)) return self->send(st.assistants, std::move(req));
   switch (api.route) {
     case route_id::chat_completions: return start_call(self, api, call_spec::operation::chat);
     case route_id::embeddings: return start_call(self, api, call_spec::operation::embeddings);
@@ -790,6 +796,10 @@ caf::behavior tenant_behavior(tenant_actor* self, std::shared_ptr<const gateway_
   if (auto r = restore(self, company_id); !r) {
     spdlog::error("company {}: cannot restore state: {}", company_id, r.error().message);
     self->state.restore_error = r.error();
+  } else {
+    self->state.assistants = spawn_assistants(self->system(), self->state.ctx, company_id,
+                                              caf::actor_cast<caf::actor>(self));
+    self->link_to(self->state.assistants);
   }
   return {
     [=](tenant_request& req) { handle(self, req); },

@@ -284,6 +284,16 @@ void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::resp
     return fail(make_failure(errc::invalid_api_key,
                              "You didn't provide an API key. Send it as 'Authorization: Bearer oag-…'."));
   }
+  // Assistants v2 clients send OpenAI-Beta: assistants=v2; another version
+  // of the beta is refused as OpenAI does (no header is accepted).
+  if (route->route >= actors::route_id::assistants_create && route->route <= actors::route_id::run_step_get)
+    if (auto beta = adapters::find_header(req.headers, "openai-beta");
+        beta && beta->find("assistants=") != std::string_view::npos && beta->find("assistants=v2") == std::string_view::npos) {
+      auto f = make_failure(errc::invalid_request,
+                            "OAG serves Assistants v2 only: send the header 'OpenAI-Beta: assistants=v2'.");
+      f.error_code = "invalid_beta";
+      return fail(f);
+    }
   auto body = parse_body(*route, req.body);
   if (!body) return fail(body.error());
   actors::api_request api;

@@ -108,6 +108,15 @@ result<app_config> parse_config(const json& doc, const std::string& base_dir,
   else if (*v) c.settings.reserve_output_cap = static_cast<std::int64_t>(**v);
   if (auto v = uint(doc, "$", "max_idle_connections", 100'000); !v) return v.error();
   else if (*v) c.settings.max_idle_connections = **v;
+  {
+    std::string system_prompt;
+    if (auto e = str("system_prompt", system_prompt)) return *e;
+    if (!system_prompt.empty()) c.settings.system_prompt = system_prompt;
+  }
+  if (auto v = uint(doc, "$", "run_expiry_s", 7 * 24 * 3600); !v) return v.error();
+  else if (*v) c.settings.run_expiry = std::chrono::seconds(std::max<std::uint64_t>(1, **v));
+  if (auto v = uint(doc, "$", "run_max_steps", 1000); !v) return v.error();
+  else if (*v) c.settings.run_max_steps = static_cast<int>(std::max<std::uint64_t>(1, **v));
 
   if (auto it = doc.find("upstream_timeouts"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) return bad("$.upstream_timeouts", "must be an object");

@@ -44,6 +44,119 @@ bool valid_id_segment(std::string_view s) {
   return true;
 }
 
+/// The Assistants, Responses, conversations, tools and secrets routes
+/// (seg[0] == "v1"); nullopt when the path is none of them.
+template <class Pick>
+std::optional<result<route_match>> match_assistants_route(const std::vector<std::string_view>& seg,
+                                                          std::string_view method, std::string_view path,
+                                                          route_match& m, Pick& pick) {
+  const auto c = audience::client;
+  const std::size_t n = seg.size();
+  auto id_at = [&](std::size_t i) { return i < n && valid_id_segment(seg[i]); };
+  auto param = [&](std::size_t i) { m.params.emplace_back(seg[i]); };
+  auto unknown = [&]() -> std::optional<result<route_match>> { return result<route_match>(not_found(method, path)); };
+  const auto top = seg[1];
+  if (top == "assistants") {
+    if (n == 2) return pick({{"POST", route_id::assistants_create}, {"GET", route_id::assistants_list}}, "/v1/assistants", c);
+    if (n == 3 && id_at(2)) {
+      param(2);
+      return pick({{"GET", route_id::assistant_get}, {"POST", route_id::assistant_modify}, {"DELETE", route_id::assistant_delete}},
+                  "/v1/assistants/{id}", c);
+    }
+    return unknown();
+  }
+  if (top == "threads") {
+    if (n == 2) return pick({{"POST", route_id::threads_create}}, "/v1/threads", c);
+    if (n == 3 && seg[2] == "runs") return pick({{"POST", route_id::thread_and_run_create}}, "/v1/threads/runs", c);
+    if (!id_at(2)) return unknown();
+    param(2);
+    if (n == 3)
+      return pick({{"GET", route_id::thread_get}, {"POST", route_id::thread_modify}, {"DELETE", route_id::thread_delete}},
+                  "/v1/threads/{id}", c);
+    if (seg[3] == "messages") {
+      if (n == 4) return pick({{"POST", route_id::messages_create}, {"GET", route_id::messages_list}}, "/v1/threads/{id}/messages", c);
+      if (n == 5 && id_at(4)) {
+        param(4);
+        return pick({{"GET", route_id::message_get}, {"POST", route_id::message_modify}, {"DELETE", route_id::message_delete}},
+                    "/v1/threads/{id}/messages/{message_id}", c);
+      }
+      return unknown();
+    }
+    if (seg[3] == "runs") {
+      if (n == 4) return pick({{"POST", route_id::runs_create}, {"GET", route_id::runs_list}}, "/v1/threads/{id}/runs", c);
+      if (!id_at(4)) return unknown();
+      param(4);
+      if (n == 5)
+        return pick({{"GET", route_id::run_get}, {"POST", route_id::run_modify}}, "/v1/threads/{id}/runs/{run_id}", c);
+      if (n == 6 && seg[5] == "cancel")
+        return pick({{"POST", route_id::run_cancel}}, "/v1/threads/{id}/runs/{run_id}/cancel", c);
+      if (n == 6 && seg[5] == "submit_tool_outputs")
+        return pick({{"POST", route_id::run_submit_tool_outputs}}, "/v1/threads/{id}/runs/{run_id}/submit_tool_outputs", c);
+      if (n == 6 && seg[5] == "steps")
+        return pick({{"GET", route_id::run_steps_list}}, "/v1/threads/{id}/runs/{run_id}/steps", c);
+      if (n == 7 && seg[5] == "steps" && id_at(6)) {
+        param(6);
+        return pick({{"GET", route_id::run_step_get}}, "/v1/threads/{id}/runs/{run_id}/steps/{step_id}", c);
+      }
+    }
+    return unknown();
+  }
+  if (top == "tools") {
+    if (n == 2) return pick({{"POST", route_id::tools_create}, {"GET", route_id::tools_list}}, "/v1/tools", c);
+    if (n == 3 && id_at(2)) {
+      param(2);
+      return pick({{"GET", route_id::tool_get}, {"POST", route_id::tool_modify}, {"DELETE", route_id::tool_delete}},
+                  "/v1/tools/{id}", c);
+    }
+    return unknown();
+  }
+  if (top == "secrets") {
+    if (n == 2) return pick({{"GET", route_id::secrets_list}}, "/v1/secrets", c);
+    if (n == 3 && id_at(2)) {
+      param(2);
+      return pick({{"PUT", route_id::secret_put}, {"DELETE", route_id::secret_delete}}, "/v1/secrets/{name}", c);
+    }
+    return unknown();
+  }
+  if (top == "responses") {
+    if (n == 2) return pick({{"POST", route_id::responses_create}}, "/v1/responses", c);
+    if (!id_at(2)) return unknown();
+    param(2);
+    if (n == 3)
+      return pick({{"GET", route_id::response_get}, {"DELETE", route_id::response_delete}}, "/v1/responses/{id}", c);
+    if (n == 4 && seg[3] == "input_items")
+      return pick({{"GET", route_id::response_input_items}}, "/v1/responses/{id}/input_items", c);
+    return unknown();
+  }
+  if (top == "conversations") {
+    if (n == 2) return pick({{"POST", route_id::conversations_create}}, "/v1/conversations", c);
+    if (!id_at(2)) return unknown();
+    param(2);
+    if (n == 3)
+      return pick({{"GET", route_id::conversation_get}, {"POST", route_id::conversation_modify},
+                   {"DELETE", route_id::conversation_delete}},
+                  "/v1/conversations/{id}", c);
+    if (seg[3] != "items") return unknown();
+    if (n == 4)
+      return pick({{"GET", route_id::conversation_items_list}, {"POST", route_id::conversation_items_create}},
+                  "/v1/conversations/{id}/items", c);
+    if (n == 5 && id_at(4)) {
+      param(4);
+      return pick({{"GET", route_id::conversation_item_get}, {"DELETE", route_id::conversation_item_delete}},
+                  "/v1/conversations/{id}/items/{item_id}", c);
+    }
+    return unknown();
+  }
+  return std::nullopt;
+}
+
+/// Routes whose POST may come without a body (the SDK sends none).
+bool body_optional(route_id r) {
+  return r == route_id::admin_keys_create || r == route_id::threads_create || r == route_id::run_cancel ||
+         r == route_id::conversations_create || r == route_id::assistant_modify || r == route_id::thread_modify ||
+         r == route_id::message_modify || r == route_id::run_modify || r == route_id::conversation_modify;
+}
+
 } // namespace
 
 std::string percent_decode(std::string_view s, bool plus_is_space) {
@@ -113,6 +226,7 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
       m.params.push_back(id);
       return pick({{"GET", route_id::model_get}}, "/v1/models/{model}", audience::client);
     }
+    if (auto r = match_assistants_route(seg, method, path, m, pick); r) return *r;
     if (is({"v1", "wallet"})) return pick({{"GET", route_id::wallet_get}}, "/v1/wallet", audience::client);
     if (is({"v1", "ledger"})) return pick({{"GET", route_id::ledger_list}}, "/v1/ledger", audience::client);
     return not_found(method, path);
@@ -132,6 +246,9 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
       m.params.emplace_back(seg[5]);
       return pick({{"DELETE", route_id::admin_keys_revoke}}, "/admin/v1/companies/{id}/keys/{key_id}", admin);
     }
+    if (is({"admin", "v1", "companies", "*", "settings"}))
+      return pick({{"PUT", route_id::admin_settings_put}, {"GET", route_id::admin_settings_get}},
+                  "/admin/v1/companies/{id}/settings", admin);
     if (is({"admin", "v1", "companies", "*", "credits"}))
       return pick({{"POST", route_id::admin_credits_add}}, "/admin/v1/companies/{id}/credits", admin);
     if (is({"admin", "v1", "companies", "*", "wallet"}))
@@ -220,7 +337,7 @@ bool json_depth_ok(std::string_view body, std::size_t max_depth) {
 result<nlohmann::json> parse_body(const route_match& route, std::string_view body) {
   if (!route.has_body) return nlohmann::json(nullptr);
   if (body.empty()) {
-    if (route.route == route_id::admin_keys_create) return nlohmann::json(nullptr);
+    if (body_optional(route.route)) return nlohmann::json(nullptr);
     return make_failure(errc::invalid_request,
                         "The request body is empty; this endpoint expects a JSON object.");
   }

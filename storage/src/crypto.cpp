@@ -1,6 +1,8 @@
 #include "oag/storage/crypto.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +69,26 @@ std::string random_bytes(std::size_t n) {
     }
     done += static_cast<std::size_t>(chunk);
   }
+  return out;
+}
+
+std::string time_ordered_id(std::string_view prefix) {
+  static constexpr char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz"; // ASCII order
+  static std::atomic<std::uint64_t> last{0};
+  auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+  // Strictly increasing even when two ids are made in the same microsecond.
+  std::uint64_t prev = last.load(std::memory_order_relaxed);
+  std::uint64_t next = 0;
+  do {
+    next = std::max(now, prev + 1);
+  } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  std::string out(prefix);
+  out.reserve(prefix.size() + 24);
+  for (int shift = 50; shift >= 0; shift -= 5) out.push_back(alphabet[(next >> shift) & 31]);
+  auto noise = random_bytes(13);
+  for (unsigned char b : noise) out.push_back(alphabet[b & 31]);
   return out;
 }
 

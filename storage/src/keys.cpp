@@ -8,7 +8,7 @@ namespace {
 
 // The highest record_kind this build knows; parse_tenant_key rejects others
 // so a corrupted or foreign key is not mistaken for a known record.
-constexpr std::uint8_t max_known_kind = static_cast<std::uint8_t>(record_kind::routing);
+constexpr std::uint8_t max_known_kind = static_cast<std::uint8_t>(record_kind::response);
 
 void require_company_id(std::string_view company_id) {
   if (!is_valid_company_id(company_id))
@@ -76,6 +76,15 @@ std::optional<tenant_key_parts> parse_tenant_key(std::string_view key) {
   tenant_key_parts parts{key.substr(0, nul), static_cast<record_kind>(kind_byte),
                          key.substr(nul + 2)};
   return parts;
+}
+
+std::string child_suffix(std::string_view parent_id, std::string_view child_id) {
+  std::string out;
+  out.reserve(parent_id.size() + 1 + child_id.size());
+  out.append(parent_id);
+  out.push_back('\0');
+  out.append(child_id);
+  return out;
 }
 
 std::string ledger_key(std::string_view company_id, std::uint64_t seq) {

@@ -61,6 +61,12 @@ struct gateway_settings {
   /// Routing policies from the config file by company id; one set through
   /// the admin API takes precedence.
   std::map<std::string, std::shared_ptr<const routing::policy>, std::less<>> company_routing;
+  /// The platform layer of every run's prompt stack (nullopt: none).
+  std::optional<std::string> system_prompt;
+  /// How long a run may wait for tool outputs before it expires.
+  std::chrono::seconds run_expiry{600};
+  /// Most model calls one run makes (a tool loop that never ends fails).
+  int run_max_steps = 25;
 };
 
 /// Shared by all actors; immutable after start (the database and the

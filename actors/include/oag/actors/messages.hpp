@@ -77,7 +77,61 @@ enum class route_id : std::uint8_t {
   admin_routing_get,
   admin_routing_delete,
   anthropic_messages,
+  // Assistants v2
+  assistants_create,
+  assistants_list,
+  assistant_get,
+  assistant_modify,
+  assistant_delete,
+  threads_create,
+  thread_get,
+  thread_modify,
+  thread_delete,
+  thread_and_run_create,
+  messages_create,
+  messages_list,
+  message_get,
+  message_modify,
+  message_delete,
+  runs_create,
+  runs_list,
+  run_get,
+  run_modify,
+  run_cancel,
+  run_submit_tool_outputs,
+  run_steps_list,
+  run_step_get,
+  // server-side tools and their secrets (OAG's own API)
+  tools_create,
+  tools_list,
+  tool_get,
+  tool_modify,
+  tool_delete,
+  secret_put,
+  secrets_list,
+  secret_delete,
+  admin_settings_put,
+  admin_settings_get,
+  // Responses API and conversations
+  responses_create,
+  response_get,
+  response_delete,
+  response_input_items,
+  conversations_create,
+  conversation_get,
+  conversation_modify,
+  conversation_delete,
+  conversation_items_list,
+  conversation_items_create,
+  conversation_item_get,
+  conversation_item_delete,
 };
+
+/// True for the routes served by a company's assistants actor (Assistants,
+/// Responses, conversations, tools, secrets, settings).
+constexpr bool is_assistants_route(route_id r) noexcept {
+  return r >= route_id::assistants_create && r <= route_id::conversation_item_delete;
+}
 
 /// One API call after HTTP parsing, JSON parsing and validation.
 struct api_request {
@@ -90,6 +144,10 @@ struct api_request {
   nlohmann::json body;
   std::string request_id;
   std::shared_ptr<response_sink> sink;
+  /// Set by internal callers (runs) that name their model calls, so a call
+  /// can be recognised after a restart (its settled marker); nullopt for
+  /// client requests, which get a random call id.
+  std::optional<std::string> call_id;
 };
 
 /// A client API call, authenticated by the hash of its bearer key.
@@ -189,6 +247,62 @@ struct release_call {
   std::string call_id;
 };
 
+// -- runs (Assistants / Responses) ------------------------------------------------
+//
+//   assistants[company] ──spawn──► run[run_id] ──tenant_request──► tenant ──► call
+//   call ──► model_call_sink ──model_chunks/model_reply/model_charged/model_end──► run
+//   run ──spawn──► tool_call[...] ──tool_result──► run
+//   run ──run_settled──► assistants   (after its last state change is durable)
+
+/// Chunks of a streamed model call (chat.completion.chunk objects).
+struct model_chunks {
+  std::uint32_t seq = 0; ///< the run's model-call number (late replies of an older call are ignored)
+  std::vector<nlohmann::json> chunks;
+};
+
+/// A complete (non-streamed) answer of a model call: an error or a body.
+struct model_reply {
+  std::uint32_t seq = 0;
+  int status = 0;
+  std::string body;
+};
+
+/// The charge of a model call is durable.
+struct model_charged {
+  std::uint32_t seq = 0;
+  charge_report report;
+};
+
+/// The model call is over (always the last message of a call).
+struct model_end {
+  std::uint32_t seq = 0;
+};
+
+/// The outcome of one server-side tool call.
+struct tool_result {
+  std::uint32_t turn = 0;
+  std::string tool_call_id;
+  std::string output;       ///< what the model sees (result or error text)
+  bool ok = false;
+  std::int64_t duration_ms = 0;
+  int http_status = 0;      ///< 0 when no HTTP answer came
+};
+
+/// Asks a live run to cancel, or to update its metadata; replies with the run object.
+struct run_control {
+  enum class kind : std::uint8_t { cancel, modify };
+  kind what = kind::cancel;
+  nlohmann::json metadata;
+};
+
+/// A run has ended, or parked waiting for tool outputs; its state is on disk.
+struct run_settled {
+  std::string thread_id;
+  std::string run_id;
+  std::string status;
+  std::int64_t expires_at = 0;
+};
+
 /// What the tenant knows about a provider, handed to call actors.
 struct provider_handle {
   adapters::provider_endpoint endpoint;
@@ -218,3 +332,11 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::call_timer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::settle_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::release_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::storage::wallet_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_chunks)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_charged)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_end)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::tool_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_control)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_settled)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nlohmann::json)

@@ -5,6 +5,7 @@
 /// call onto the connection's strand (actors never touch a socket).
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,6 +24,17 @@ struct inbound_request {
   std::string body;
   std::string request_id;  ///< from x-request-id or generated
   std::chrono::steady_clock::time_point received{};
+};
+
+/// What a finished model call was charged (reported to internal callers,
+/// such as runs, that account for their own model calls).
+struct charge_report {
+  std::string model;          ///< "provider/model" that served the call
+  std::string response_id;    ///< the chatcmpl-… id, also in the ledger entry
+  std::int64_t input_tokens = 0;
+  std::int64_t cached_input_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t cost_uot = 0;  ///< µO₮ charged
 };
 
 /// Where an actor writes its answer. Thread-safe; every method may be
@@ -54,6 +66,10 @@ class response_sink {
 
   /// True once the client is known to be gone.
   virtual bool disconnected() const noexcept = 0;
+
+  /// Called once after the call's charge is durable, before the final bytes
+  /// are written. The HTTP edge ignores it; internal callers use it.
+  virtual void charged(const charge_report&) {}
 };
 
 } // namespace oag::actors

@@ -17,6 +17,14 @@ std::string random_bytes(std::size_t n);
 /// Random identifier: `prefix` + `n` base62 characters.
 std::string random_id(std::string_view prefix, std::size_t n = 24);
 
+/// Identifier that sorts by creation time: `prefix`, 11 characters of a
+/// process-wide strictly increasing microsecond clock, then 13 random
+/// characters, all from an alphabet in ASCII order (0-9, a-z without
+/// i, l, o, u). Byte order of two ids is their creation order (also across
+/// restarts, as long as the wall clock does not go back), which lets lists
+/// be paged by id.
+std::string time_ordered_id(std::string_view prefix);
+
 /// Raw 32-byte SHA-256 digest.
 std::string sha256(std::string_view data);
 

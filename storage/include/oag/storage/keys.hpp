@@ -30,6 +30,17 @@ enum class record_kind : std::uint8_t {
   company_index = 10,///< global: list of companies, suffix = company id
   settled_call = 11, ///< tenant: marker that a call id was settled
   routing = 12,      ///< tenant: the company's routing config (JSON)
+  assistant = 13,    ///< tenant: assistant object (JSON), suffix = assistant id
+  thread = 14,       ///< tenant: thread / conversation object (JSON), suffix = thread id
+  message = 15,      ///< tenant: thread item (JSON), suffix = thread id 0x00 item id
+  run = 16,          ///< tenant: run object (JSON), suffix = thread id 0x00 run id
+  run_step = 17,     ///< tenant: run step (JSON), suffix = run id 0x00 step id
+  run_state = 18,    ///< tenant: a run's engine state (JSON), suffix = run id
+  active_run = 19,   ///< tenant: the unfinished run of a thread, suffix = thread id, value = run id
+  tool = 20,         ///< tenant: registered server-side tool (JSON), suffix = tool id
+  secret = 21,       ///< tenant: vault-sealed secret, suffix = secret name
+  settings = 22,     ///< tenant: company settings (instructions, allowlist; JSON)
+  response = 23,     ///< tenant: stored Responses API object (JSON), suffix = response id
 };
 
 /// True when `company_id` can lead a tenant key: non-empty and free of 0x00.
@@ -70,6 +81,10 @@ struct tenant_key_parts {
 /// Splits a tenant key into its parts; nullopt if it is not a tenant key
 /// (global key, no kind byte, or a kind value this build does not know).
 std::optional<tenant_key_parts> parse_tenant_key(std::string_view key);
+
+/// Suffix of a record that lives under a parent (thread 0x00 message, ...).
+/// Ids never contain 0x00, so parent prefixes never overlap.
+std::string child_suffix(std::string_view parent_id, std::string_view child_id);
 
 /// Key of a ledger entry (tenant, kind ledger, be64 sequence).
 std::string ledger_key(std::string_view company_id, std::uint64_t seq);
