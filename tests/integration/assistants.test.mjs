@@ -122,7 +122,8 @@ async function lastAssistantText(t, threadId) {
 /** Consumes an AssistantStream; returns events, their names, final run and messages. */
 async function drain(stream) {
   const events = [];
-  stream.on('event', (e) => events.push(e));
+  // Cloned as they arrive: the SDK accumulates later deltas into earlier event objects.
+  stream.on('event', (e) => events.push(structuredClone(e)));
   const run = await stream.finalRun();
   const messages = await stream.finalMessages();
   return { events, names: events.map((e) => e.event), run, messages };
@@ -526,6 +527,40 @@ describe('runs on mock/echo', () => {
   });
 });
 
+describe('runs and steps lists', () => {
+  it('runs list and steps list paginate by creation order', T, async () => {
+    const t = await tenant();
+    const a = await echoAssistant(t, { tools: [weatherFn] });
+    const th = await t.client.beta.threads.create();
+    const runIds = [];
+    for (let i = 0; i < 3; i++) {
+      await t.client.beta.threads.messages.create(th.id, { role: 'user', content: `turn ${i} ${nonce()}` });
+      const r = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+      assert.equal(r.status, 'completed');
+      runIds.push(r.id);
+    }
+    const P = `/v1/threads/${th.id}/runs`;
+    assertPage(await listPage(t, P, { limit: '2', order: 'asc' }), runIds.slice(0, 2), true, 'runs asc p1');
+    assertPage(await listPage(t, P, { limit: '2', order: 'asc', after: runIds[1] }), runIds.slice(2), false, 'runs asc p2');
+    assertPage(await listPage(t, P, {}), [...runIds].reverse(), false, 'runs default desc');
+    // a run with two steps (tool call, then the answer)
+    await t.client.beta.threads.messages.create(th.id, { role: 'user', content: `tool ${nonce()} #mock:tool=get_weather:{"city":"Oslo"}` });
+    const r = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    assert.equal(r.status, 'requires_action');
+    const fin = await t.client.beta.threads.runs.submitToolOutputsAndPoll(r.id, { thread_id: th.id, tool_outputs: [{ tool_call_id: r.required_action.submit_tool_outputs.tool_calls[0].id, output: 'ok' }] }, POLL);
+    assert.equal(fin.status, 'completed');
+    const S = `/v1/threads/${th.id}/runs/${r.id}/steps`;
+    const all = await listPage(t, S, { order: 'asc' });
+    assert.deepEqual(all.data.map((s) => s.type), ['tool_calls', 'message_creation']);
+    const ids = all.data.map((s) => s.id);
+    assertPage(await listPage(t, S, { limit: '1', order: 'asc' }), ids.slice(0, 1), true, 'steps asc p1');
+    assertPage(await listPage(t, S, { limit: '1', order: 'asc', after: ids[0] }), ids.slice(1), false, 'steps asc p2');
+    assertPage(await listPage(t, S, {}), [...ids].reverse(), false, 'steps default desc');
+    // steps of another run of the same thread are not listed
+    await expectStatus(t.client.beta.threads.runs.steps.retrieve(ids[0], { thread_id: th.id, run_id: runIds[0] }), 404, 'step under the wrong run');
+  });
+});
+
 // ---- 4. streaming -----------------------------------------------------------------
 
 const TEXT_EVENTS = [
@@ -796,7 +831,11 @@ describe('server-side tools', () => {
     assert.equal(ls.status, 200, ls.text);
     assert.deepEqual(ls.json.data.map((x) => x.name), ['api_token']);
     assert.ok(!ls.text.includes(secret), 'the list shows no values');
-    assertErrorShape(await t.api('PUT', '/v1/secrets/bad name', { value: 'x' }), 400, 'secret name with a space');
+    {
+      // An invalid name: refused as invalid (400) or as an unknown path (404), never stored.
+      const r = await t.api('PUT', '/v1/secrets/bad%20name', { value: 'x' });
+      assert.ok(r.status === 400 || r.status === 404, `secret name with a space: ${r.status} ${r.text}`);
+    }
     assertErrorShape(await t.api('PUT', '/v1/secrets/novalue', {}), 400, 'secret without value');
 
     const spec = {
@@ -876,6 +915,24 @@ describe('server-side tools', () => {
     assert.ok(!JSON.stringify(await messagesAsc(t, th.id)).includes(secret), 'no secret in the messages');
     assert.ok(!oag.logTail(400).includes(secret), 'no secret in the log');
     await checkRunMoney(t, run, ss, MOCK, w0);
+  });
+
+  it('streamed server-tool run: no requires_action, the tool step completes with its output, then the answer', T, async () => {
+    const { t, a } = await toolTenant();
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `stream tool ${nonce()} #mock:tool=lookup_weather:{"city":"Turku"}` }] });
+    svc.reset();
+    const { events, names, run, messages } = await drain(t.client.beta.threads.runs.stream(th.id, { assistant_id: a.id }));
+    assert.equal(run.status, 'completed', names.join(' '));
+    assert.ok(!names.includes('thread.run.requires_action'), 'never requires_action');
+    const stepDone = events.filter((e) => e.event === 'thread.run.step.completed').map((e) => e.data);
+    assert.deepEqual(stepDone.map((s) => s.type), ['tool_calls', 'message_creation'], names.join(' '));
+    assert.ok(stepDone[0].step_details.tool_calls[0].function.output.includes('Turku'), 'output in the completed tool step');
+    const iTool = names.indexOf('thread.run.step.completed');
+    const iMsg = names.indexOf('thread.message.created');
+    assert.ok(iTool >= 0 && iMsg > iTool, 'the tool step completes before the answer message starts');
+    assert.equal(names.at(-1), 'thread.run.completed');
+    assert.ok(textOf(messages.at(-1)).includes('21.5'));
+    assert.deepEqual(svc.requests.map((r) => r.path), ['/weather/Turku']);
   });
 
   it('GET tool: arguments go to the query string', T, async () => {
@@ -994,7 +1051,8 @@ describe('server-side tools', () => {
     assert.ok(took < 10000, `the 300 ms timeout bounded the run (${took} ms)`);
     assert.equal(svc.matching('/hang/').length, 1, 'the request was made');
     const out = (await steps(t, th.id, run.id))[0].step_details.tool_calls[0].function.output;
-    assert.match(out, /time[d ]?\s?out|timeout|deadline/i, `timeout result: ${out}`);
+    assert.match(out, /error/i, `an error result: ${out}`);
+    assert.match(out, /time[d ]?\s?out|timeout|deadline|did not complete within 300 ?ms/i, `the result says it timed out: ${out}`);
     await waitFor(() => svc.hanging() === 0, { what: 'OAG to close the timed-out connection', timeoutMs: 5000 });
 
     await t.client.beta.threads.messages.create(th.id, { role: 'user', content: `broken ${nonce()} #mock:tool=broken_lookup:{}` });
@@ -1150,8 +1208,6 @@ describe('cancel', () => {
     }, { what: 'run cancelled' });
     assert.ok(Number.isInteger(done.cancelled_at), 'cancelled_at');
     assert.equal(done.required_action, null);
-    const ss = await steps(t, th.id, run.id);
-    assert.equal(ss[0].status, 'cancelled', 'the pending tool step is cancelled');
     await expectStatus(
       t.client.beta.threads.runs.submitToolOutputs(run.id, { thread_id: th.id, tool_outputs: [{ tool_call_id: run.required_action.submit_tool_outputs.tool_calls[0].id, output: 'late' }] }),
       400,
@@ -1165,6 +1221,65 @@ describe('cancel', () => {
     await expectStatus(t.client.beta.threads.runs.cancel(r2.id, { thread_id: th.id }), 400, 'cancel a completed run');
     assert.equal((await t.client.beta.threads.runs.retrieve(r2.id, { thread_id: th.id })).status, 'completed');
     await expectStatus(t.client.beta.threads.runs.cancel('run_nope', { thread_id: th.id }), 404, 'cancel unknown run');
+    // The parked tool_calls step closes with the run.
+    const ss = await steps(t, th.id, run.id);
+    assert.equal(ss[0].type, 'tool_calls');
+    assert.equal(ss[0].status, 'cancelled', `the pending tool step is cancelled with its run: ${JSON.stringify(ss[0])}`);
+    assert.ok(Number.isInteger(ss[0].cancelled_at), 'step cancelled_at');
+  });
+});
+
+describe('cancel in progress', () => {
+  it('cancel a run while its server tool hangs: cancelled promptly, the tool connection dropped, thread free', T, async () => {
+    const { t } = await toolTenant();
+    await createTool(t, {
+      name: 'very_slow',
+      description: 'hangs for long',
+      parameters: { type: 'object', properties: {} },
+      endpoint: { method: 'POST', url: `${svc.origin}/hang-long`, timeout_ms: 30000 },
+    });
+    const a = await t.client.beta.assistants.create({ model: MOCK, tools: [{ type: 'function', function: { name: 'very_slow', parameters: { type: 'object', properties: {} } } }] });
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `hang ${nonce()} #mock:tool=very_slow:{}` }] });
+    svc.reset();
+    const run = await t.client.beta.threads.runs.create(th.id, { assistant_id: a.id });
+    await waitFor(() => svc.hanging() === 1, { what: 'the tool call to reach the service', timeoutMs: 10000 });
+    const mid = await t.client.beta.threads.runs.retrieve(run.id, { thread_id: th.id });
+    assert.equal(mid.status, 'in_progress', 'in progress while the tool runs');
+    const c = await t.client.beta.threads.runs.cancel(run.id, { thread_id: th.id });
+    assert.ok(['cancelling', 'cancelled'].includes(c.status), c.status);
+    const done = await waitFor(async () => {
+      const r = await t.client.beta.threads.runs.retrieve(run.id, { thread_id: th.id });
+      return r.status === 'cancelled' ? r : null;
+    }, { what: 'run cancelled', timeoutMs: 5000 });
+    assert.ok(Number.isInteger(done.cancelled_at));
+    await waitFor(() => svc.hanging() === 0, { what: 'the hung tool connection to be closed', timeoutMs: 5000 });
+    const w = await t.wallet();
+    assert.equal(w.reserved_uot, 0);
+    assert.ok(walletInvariantHolds(w));
+    await t.client.beta.threads.messages.create(th.id, { role: 'user', content: `after cancel ${nonce()}` });
+    const r2 = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    assert.equal(r2.status, 'completed');
+  });
+
+  it('cancel a run while its upstream model call hangs: cancelled, nothing left reserved', T, async () => {
+    const t = await tenant({ fake });
+    const a = await t.client.beta.assistants.create({ model: 'fake/gpt-4o-mini' });
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'hang upstream' }] });
+    fake.reset();
+    fake.next({ hang: true });
+    const run = await t.client.beta.threads.runs.create(th.id, { assistant_id: a.id });
+    await waitFor(() => fake.chatRequests().length === 1, { what: 'the upstream call', timeoutMs: 10000 });
+    await t.client.beta.threads.runs.cancel(run.id, { thread_id: th.id });
+    const done = await waitFor(async () => {
+      const r = await t.client.beta.threads.runs.retrieve(run.id, { thread_id: th.id });
+      return r.status === 'cancelled' ? r : null;
+    }, { what: 'run cancelled', timeoutMs: 5000 });
+    assert.equal(done.status, 'cancelled');
+    const w = await waitFor(async () => {
+      const x = await t.wallet();
+      return x.reserved_uot === 0 ? x : null;
+    }, { what: 'reservation released' });
+    assert.ok(walletInvariantHolds(w));
   });
 });
 
@@ -1255,6 +1370,50 @@ describe('durability', () => {
         completion_tokens: ss[0].oag.usage.completion_tokens + ss[1].oag.usage.completion_tokens,
         total_tokens: ss[0].oag.usage.total_tokens + ss[1].oag.usage.total_tokens,
       }, 'usage spans the restart');
+    } finally {
+      await inst.cleanup();
+    }
+  });
+});
+
+describe('durability of an in-flight run', () => {
+  it('kill -9 while a server tool call hangs: after restart the run ends (not stuck), nothing reserved, thread usable', { timeout: 90000 }, async () => {
+    const inst = await startOag({ name: 'assistants-restart2' });
+    try {
+      const t = await inst.tenant({ credit: '1000' });
+      const r0 = await inst.admin('PUT', `/admin/v1/companies/${t.companyId}/settings`, { tool_network_allowlist: ['127.0.0.1'] });
+      assert.equal(r0.status, 200, r0.text);
+      const tr = await t.post('/v1/tools', {
+        name: 'stuck_tool',
+        description: 'hangs',
+        parameters: { type: 'object', properties: {} },
+        endpoint: { method: 'POST', url: `${svc.origin}/hang-restart`, timeout_ms: 30000 },
+      });
+      assert.ok(tr.status === 200 || tr.status === 201, tr.text);
+      const a = await t.client.beta.assistants.create({ model: MOCK, tools: [{ type: 'function', function: { name: 'stuck_tool', parameters: { type: 'object', properties: {} } } }] });
+      const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `stuck ${nonce()} #mock:tool=stuck_tool:{}` }] });
+      svc.reset();
+      const run = await t.client.beta.threads.runs.create(th.id, { assistant_id: a.id });
+      await waitFor(() => svc.matching('/hang-restart').length === 1, { what: 'the tool call to reach the service', timeoutMs: 10000 });
+      await inst.kill9();
+      await inst.restart();
+      const c = inst.client(t.key);
+      const end = await waitFor(async () => {
+        const r = await c.beta.threads.runs.retrieve(run.id, { thread_id: th.id });
+        return ['completed', 'failed', 'cancelled', 'expired', 'incomplete'].includes(r.status) ? r : null;
+      }, { what: 'the interrupted run to reach a terminal status', timeoutMs: 20000 });
+      assert.ok(['completed', 'failed'].includes(end.status), `ended ${end.status}`);
+      const ss = (await c.beta.threads.runs.steps.list(run.id, { thread_id: th.id, order: 'asc' })).data;
+      for (const s of ss) assert.notEqual(s.status, 'in_progress', `no step left in progress: ${JSON.stringify(s)}`);
+      const w = (await inst.request('GET', '/v1/wallet', { token: t.key })).json;
+      assert.equal(w.reserved_uot, 0);
+      assert.ok(walletInvariantHolds(w));
+      const ledger = await inst.ledgerAll(t.key);
+      assert.equal(w.spent_uot, ledger.reduce((s, e) => s + e.cost_uot, 0), 'spent = Σ ledger');
+      assert.equal(new Set(ledger.map((e) => e.response_id)).size, ledger.length, 'no model call charged twice');
+      await c.beta.threads.messages.create(th.id, { role: 'user', content: `after restart ${nonce()}` });
+      const r2 = await c.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+      assert.equal(r2.status, 'completed');
     } finally {
       await inst.cleanup();
     }
