@@ -1024,6 +1024,55 @@ describe('server-side tools', () => {
     assert.deepEqual(svc.requests.map((r) => r.path), ['/weather/Allowedville']);
   });
 
+  it('URL placeholder values are percent-encoded into one path segment (no path/query injection)', T, async () => {
+    const { t, a } = await toolTenant();
+    const city = 'New York/../admin?x=1#f';
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `inject ${nonce()} #mock:tool=lookup_weather:${JSON.stringify({ city })}` }] });
+    svc.reset();
+    const run = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    assert.equal(run.status, 'completed', JSON.stringify(run.last_error));
+    assert.equal(svc.requests.length, 1, JSON.stringify(svc.requests.map((r) => r.url)));
+    const got = svc.requests[0];
+    assert.match(got.path, /^\/weather\/[^/]+$/, `one path segment: ${got.url}`);
+    assert.deepEqual(got.query, {}, `no injected query: ${got.url}`);
+    assert.equal(decodeURIComponent(got.path.slice('/weather/'.length)), city, 'the value arrives intact');
+  });
+
+  it('non-allowlisted destinations are refused, also behind a redirect from an allowed one', T, async () => {
+    const other = await startFakeToolService({ host: '127.0.0.2' });
+    try {
+      const { t } = await toolTenant(); // allowlist: 127.0.0.1 only
+      await createTool(t, {
+        name: 'direct_other',
+        description: 'not allowlisted',
+        parameters: { type: 'object', properties: {} },
+        endpoint: { method: 'GET', url: `${other.origin}/weather/Direct`, timeout_ms: 2000 },
+      });
+      await createTool(t, {
+        name: 'via_redirect',
+        description: 'allowed host redirecting to a non-allowlisted one',
+        parameters: { type: 'object', properties: {} },
+        endpoint: { method: 'GET', url: `${svc.origin}/redirect?to=${encodeURIComponent(`${other.origin}/weather/Redirected`)}`, timeout_ms: 2000 },
+      });
+      const a = await t.client.beta.assistants.create({
+        model: MOCK,
+        tools: ['direct_other', 'via_redirect'].map((name) => ({ type: 'function', function: { name, parameters: { type: 'object', properties: {} } } })),
+      });
+      const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `ssrf ${nonce()} #mock:tool=direct_other:{} #mock:tool=via_redirect:{}` }] });
+      svc.reset();
+      const run = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+      assert.equal(run.status, 'completed', JSON.stringify(run.last_error));
+      assert.equal(svc.matching('/redirect').length, 1, 'the allowed host was called and answered with the redirect');
+      assert.deepEqual(other.requests.map((r) => r.url), [], '127.0.0.2 (not allowlisted) received nothing');
+      const outs = (await steps(t, th.id, run.id))[0].step_details.tool_calls.map((c) => c.function.output);
+      for (const out of outs) assert.match(out, /error/i, `error results: ${outs}`);
+      assert.match(outs[0], /refus|not allowed|allowlist|forbidden|blocked|denied|private|loopback/i, `direct refusal: ${outs[0]}`);
+      assert.ok(!outs.join(' ').includes('21.5'), 'no data from the refused host');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('timeout and HTTP failure: error results, run completed, hung connection closed', T, async () => {
     const { t } = await toolTenant();
     await createTool(t, {
@@ -1538,6 +1587,13 @@ describe('errors', () => {
     await expectStatus(t.client.beta.threads.runs.create('thread_doesnotexist', { assistant_id: a.id }), 404, 'unknown thread');
     await expectStatus(t.client.beta.threads.runs.retrieve('run_doesnotexist', { thread_id: th.id }), 404, 'unknown run');
     await expectStatus(t.client.beta.threads.runs.create(th.id, { assistant_id: a.id, tools: [{ type: 'code_interpreter' }] }), 400, 'run with code_interpreter');
+    await expectStatus(
+      t.client.beta.threads.runs.create(th.id, { assistant_id: a.id, metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }),
+      400,
+      'run with 17 metadata keys',
+    );
+    await expectStatus(t.client.beta.threads.runs.create(th.id, { assistant_id: a.id, temperature: 5 }), 400, 'temperature out of range');
+    assert.deepEqual((await t.client.beta.threads.runs.list(th.id)).data, [], 'refused runs were not created');
     for (const [p, raw] of [
       ['/v1/assistants', '{"model":'],
       ['/v1/threads', 'not json'],

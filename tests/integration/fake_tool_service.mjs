@@ -11,6 +11,7 @@
 //   /time             200 {"tz": query.tz ?? body.tz, "time": "12:34"}
 //   /hang...          never answers (until the peer closes the socket): timeout tests
 //   /status/{NNN}     answers status NNN with {"error": "status NNN requested"}
+//   /redirect?to=URL  302 to URL (SSRF-through-redirect tests)
 //   /echo             200 {"method", "path", "query", "body"}
 //   anything else     404 {"error": "no route"}
 //
@@ -72,6 +73,12 @@ export async function startFakeToolService({ host = '127.0.0.1' } = {}) {
     if ((m = p.match(/^\/status\/(\d{3})$/))) {
       const status = Number(m[1]);
       return send(status, { error: `status ${status} requested` });
+    }
+    if (p === '/redirect') {
+      const to = url.searchParams.get('to') || '/echo';
+      res.writeHead(302, { location: to, 'content-length': 0 });
+      res.end();
+      return;
     }
     if (p === '/echo') {
       return send(200, { method: req.method, path: p, query: record.query, body });
