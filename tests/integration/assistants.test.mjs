@@ -935,6 +935,29 @@ describe('server-side tools', () => {
     assert.deepEqual(svc.requests.map((r) => r.path), ['/weather/Turku']);
   });
 
+  it("secrets are per company: B's tool naming A's secret never gets A's value", T, async () => {
+    const A = await toolTenant();
+    const B = await tenant();
+    await putSettings(B, { tool_network_allowlist: ['127.0.0.1'] });
+    await createTool(B, {
+      name: 'lookup_weather',
+      description: 'same name, same template, other company',
+      parameters: weatherParams,
+      endpoint: { method: 'POST', url: `${svc.origin}/weather/{city}`, headers: { 'X-Api-Key': '{{secret:weather_key}}' }, timeout_ms: 2000 },
+    });
+    assert.deepEqual((await B.api('GET', '/v1/secrets')).json.data, [], "B lists none of A's secrets");
+    const a = await B.client.beta.assistants.create({ model: MOCK, tools: [{ type: 'function', function: { name: 'lookup_weather', parameters: weatherParams } }] });
+    const th = await B.client.beta.threads.create({ messages: [{ role: 'user', content: `steal ${nonce()} #mock:tool=lookup_weather:{"city":"Heist"}` }] });
+    svc.reset();
+    const run = await B.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    assert.equal(run.status, 'completed', JSON.stringify(run.last_error));
+    for (const r of svc.requests) assert.notEqual(r.headers['x-api-key'], A.secret, "A's secret sent for B");
+    assert.ok(!JSON.stringify(svc.requests).includes(A.secret), "A's secret nowhere in what the service got");
+    const out = (await steps(B, th.id, run.id))[0].step_details.tool_calls[0].function.output;
+    if (svc.requests.length === 0) assert.match(out, /secret|weather_key|error/i, `a missing secret is an error result: ${out}`);
+    assert.ok(!out.includes(A.secret));
+  });
+
   it('GET tool: arguments go to the query string', T, async () => {
     const { t, a } = await toolTenant();
     const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `time? ${nonce()} #mock:tool=lookup_time:{"tz":"Europe/Oslo"}` }] });
@@ -1225,6 +1248,83 @@ describe('prompt stack', () => {
     fake.setDefault({});
   });
 
+  it('run options go upstream: tool_choice, parallel_tool_calls, response_format, top_p, max_completion_tokens; image content; truncation_strategy', T, async () => {
+    const t = await tenant({ fake });
+    const a = await t.client.beta.assistants.create({ model: 'fake/gpt-4o-mini', instructions: 'P.', tools: [weatherFn], top_p: 0.7 });
+    const th = await t.client.beta.threads.create({
+      messages: [
+        { role: 'user', content: 'old one' },
+        { role: 'assistant', content: 'old two' },
+        { role: 'user', content: [{ type: 'text', text: 'look at this' }, { type: 'image_url', image_url: { url: 'https://example.com/cat.png', detail: 'low' } }] },
+      ],
+    });
+    fake.reset();
+    fake.next({ text: '{"ok":true}', usage: { prompt_tokens: 20, completion_tokens: 3 } });
+    const run = await t.client.beta.threads.runs.createAndPoll(
+      th.id,
+      {
+        assistant_id: a.id,
+        tool_choice: { type: 'function', function: { name: 'get_weather' } },
+        parallel_tool_calls: false,
+        response_format: { type: 'json_object' },
+        max_completion_tokens: 300,
+      },
+      POLL,
+    );
+    assert.equal(run.status, 'completed', JSON.stringify(run.last_error));
+    assert.deepEqual(run.tool_choice, { type: 'function', function: { name: 'get_weather' } });
+    assert.equal(run.parallel_tool_calls, false);
+    assert.deepEqual(run.response_format, { type: 'json_object' });
+    assert.equal(run.max_completion_tokens, 300);
+    const b = fake.chatRequests()[0].body;
+    assert.deepEqual(b.tool_choice, { type: 'function', function: { name: 'get_weather' } }, 'tool_choice upstream');
+    assert.equal(b.parallel_tool_calls, false, 'parallel_tool_calls upstream');
+    assert.deepEqual(b.response_format, { type: 'json_object' }, 'response_format upstream');
+    assert.equal(b.top_p, 0.7, "the assistant's top_p upstream");
+    assert.equal(b.max_completion_tokens ?? b.max_tokens, 300, 'the output limit upstream');
+    const img = b.messages.find((m) => Array.isArray(m.content) && m.content.some((p) => p.type === 'image_url'));
+    assert.ok(img, `the image part goes upstream: ${JSON.stringify(b.messages)}`);
+    assert.equal(img.role, 'user');
+    assert.equal(img.content.find((p) => p.type === 'image_url').image_url.url, 'https://example.com/cat.png');
+    assert.equal(img.content.find((p) => p.type === 'text').text, 'look at this');
+
+    // truncation_strategy last_messages: 1 → only the last thread message after the system layers.
+    await t.client.beta.threads.messages.create(th.id, { role: 'user', content: 'only this one' });
+    fake.reset();
+    fake.next({ text: 'short', usage: { prompt_tokens: 5, completion_tokens: 1 } });
+    const r2 = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id, truncation_strategy: { type: 'last_messages', last_messages: 1 } }, POLL);
+    assert.equal(r2.status, 'completed', JSON.stringify(r2.last_error));
+    assert.deepEqual(r2.truncation_strategy, { type: 'last_messages', last_messages: 1 });
+    const b2 = fake.chatRequests()[0].body;
+    assert.deepEqual(b2.messages.filter((m) => m.role !== 'system').map((m) => [m.role, plain(m.content)]), [['user', 'only this one']], 'truncated to the last message');
+  });
+
+  it('max_completion_tokens cuts the answer: run incomplete with incomplete_details', T, async () => {
+    const t = await tenant();
+    const a = await echoAssistant(t);
+    const long = Array.from({ length: 300 }, (_, i) => `w${i}`).join(' ');
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: long }] });
+    const run = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id, max_completion_tokens: 256 }, POLL);
+    assert.equal(run.status, 'incomplete', JSON.stringify(run));
+    assert.equal(run.incomplete_details?.reason, 'max_completion_tokens');
+    assert.equal(run.usage.completion_tokens, 256);
+    const msg = (await t.client.beta.threads.messages.list(th.id, { limit: 1 })).data[0];
+    assert.equal(msg.role, 'assistant');
+    assert.equal(textOf(msg), long.split(' ').slice(0, 256).join(' '));
+    // The cut message is incomplete too (OpenAI: status incomplete, incomplete_details.reason max_tokens).
+    const msgFacts = { status: msg.status, incomplete_details: msg.incomplete_details };
+    // CreateRunRequest: max_completion_tokens / max_prompt_tokens have minimum 256 (openapi).
+    let low = null;
+    try {
+      low = await t.client.beta.threads.runs.create(th.id, { assistant_id: a.id, max_completion_tokens: 10 });
+    } catch (e) {
+      assert.equal(e.status, 400, String(e));
+    }
+    assert.equal(msg.status, 'incomplete', `message: ${JSON.stringify(msgFacts)}`);
+    assert.ok(msg.incomplete_details && msg.incomplete_details.reason, 'message incomplete_details');
+    assert.equal(low, null, `max_completion_tokens 10 (< 256) should be refused with 400, got run ${low?.id} status ${low?.status}`);
+  });
+
   it('streamed run to the fake upstream (upstream streamed text reaches message deltas)', T, async () => {
     const t = await tenant({ fake });
     const a = await t.client.beta.assistants.create({ model: 'fake/gpt-4o-mini' });
@@ -1439,7 +1539,20 @@ describe('durability of an in-flight run', () => {
         endpoint: { method: 'POST', url: `${svc.origin}/hang-restart`, timeout_ms: 30000 },
       });
       assert.ok(tr.status === 200 || tr.status === 201, tr.text);
-      const a = await t.client.beta.assistants.create({ model: MOCK, tools: [{ type: 'function', function: { name: 'stuck_tool', parameters: { type: 'object', properties: {} } } }] });
+      const secret = `durable-${nonce()}`;
+      const sr = await inst.request('PUT', '/v1/secrets/k', { body: { value: secret }, token: t.key });
+      assert.ok(sr.status === 200 || sr.status === 201, sr.text);
+      const tr2 = await t.post('/v1/tools', {
+        name: 'after_tool',
+        description: 'used after the restart',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        endpoint: { method: 'POST', url: `${svc.origin}/weather/{city}`, headers: { 'X-Api-Key': '{{secret:k}}' }, timeout_ms: 3000 },
+      });
+      assert.ok(tr2.status === 200 || tr2.status === 201, tr2.text);
+      const a = await t.client.beta.assistants.create({
+        model: MOCK,
+        tools: ['stuck_tool', 'after_tool'].map((name) => ({ type: 'function', function: { name, parameters: { type: 'object', properties: {} } } })),
+      });
       const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `stuck ${nonce()} #mock:tool=stuck_tool:{}` }] });
       svc.reset();
       const run = await t.client.beta.threads.runs.create(th.id, { assistant_id: a.id });
@@ -1463,6 +1576,14 @@ describe('durability of an in-flight run', () => {
       await c.beta.threads.messages.create(th.id, { role: 'user', content: `after restart ${nonce()}` });
       const r2 = await c.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
       assert.equal(r2.status, 'completed');
+      // Tools, secrets (sealed in the vault) and settings survived: a server tool with a secret header works.
+      await c.beta.threads.messages.create(th.id, { role: 'user', content: `post-restart tool ${nonce()} #mock:tool=after_tool:{"city":"Phoenix"}` });
+      svc.reset();
+      const r3 = await c.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+      assert.equal(r3.status, 'completed', JSON.stringify(r3.last_error));
+      assert.equal(svc.requests.length, 1, 'the tool ran after the restart');
+      assert.equal(svc.requests[0].path, '/weather/Phoenix');
+      assert.equal(svc.requests[0].headers['x-api-key'], secret, 'the secret unsealed after the restart');
     } finally {
       await inst.cleanup();
     }
