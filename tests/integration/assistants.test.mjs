@@ -1320,9 +1320,10 @@ describe('prompt stack', () => {
     } catch (e) {
       assert.equal(e.status, 400, String(e));
     }
-    assert.equal(msg.status, 'incomplete', `message: ${JSON.stringify(msgFacts)}`);
-    assert.ok(msg.incomplete_details && msg.incomplete_details.reason, 'message incomplete_details');
-    assert.equal(low, null, `max_completion_tokens 10 (< 256) should be refused with 400, got run ${low?.id} status ${low?.status}`);
+    const problems = [];
+    if (msg.status !== 'incomplete' || !msg.incomplete_details?.reason) problems.push(`the cut message should be incomplete with incomplete_details, got ${JSON.stringify(msgFacts)}`);
+    if (low) problems.push(`max_completion_tokens 10 (< 256) should be refused with 400, got run ${low.id} status ${low.status}`);
+    assert.deepEqual(problems, []);
   });
 
   it('streamed run to the fake upstream (upstream streamed text reaches message deltas)', T, async () => {
@@ -1395,19 +1396,28 @@ describe('cancel in progress', () => {
     const mid = await t.client.beta.threads.runs.retrieve(run.id, { thread_id: th.id });
     assert.equal(mid.status, 'in_progress', 'in progress while the tool runs');
     const c = await t.client.beta.threads.runs.cancel(run.id, { thread_id: th.id });
-    assert.ok(['cancelling', 'cancelled'].includes(c.status), c.status);
     const done = await waitFor(async () => {
       const r = await t.client.beta.threads.runs.retrieve(run.id, { thread_id: th.id });
       return r.status === 'cancelled' ? r : null;
     }, { what: 'run cancelled', timeoutMs: 5000 });
     assert.ok(Number.isInteger(done.cancelled_at));
-    await waitFor(() => svc.hanging() === 0, { what: 'the hung tool connection to be closed', timeoutMs: 5000 });
     const w = await t.wallet();
     assert.equal(w.reserved_uot, 0);
     assert.ok(walletInvariantHolds(w));
     await t.client.beta.threads.messages.create(th.id, { role: 'user', content: `after cancel ${nonce()}` });
-    const r2 = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    const r2 = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id, tools: [] }, POLL);
     assert.equal(r2.status, 'completed');
+    const problems = [];
+    // The cancel answer is the run object (status cancelling or cancelled).
+    if (!(c && !Array.isArray(c) && c.object === 'thread.run' && ['cancelling', 'cancelled'].includes(c.status)))
+      problems.push(`cancel answers a run object (cancelling|cancelled), got: ${JSON.stringify(c).slice(0, 120)}`);
+    // The tool's HTTP exchange is dropped with the run (its own timeout is 30 s).
+    try {
+      await waitFor(() => svc.hanging() === 0, { what: 'the hung tool connection to be closed after cancel', timeoutMs: 5000 });
+    } catch (e) {
+      problems.push(e.message);
+    }
+    assert.deepEqual(problems, []);
   });
 
   it('cancel a run while its upstream model call hangs: cancelled, nothing left reserved', T, async () => {
