@@ -773,6 +773,94 @@ describe('function tools (client-side)', () => {
   });
 });
 
+describe('races and limits', () => {
+  it('concurrent runs on one thread: exactly one is accepted, the others 400', T, async () => {
+    const t = await tenant();
+    const a = await echoAssistant(t, { tools: [weatherFn] });
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `race ${nonce()} #mock:tool=get_weather:{"city":"Oslo"}` }] });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => t.client.beta.threads.runs.create(th.id, { assistant_id: a.id })));
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const bad = results.filter((r) => r.status === 'rejected');
+    assert.equal(ok.length, 1, `exactly one run accepted: ${results.map((r) => (r.status === 'fulfilled' ? r.value.id : r.reason.status)).join(',')}`);
+    for (const r of bad) assert.equal(r.reason.status, 400, String(r.reason));
+    const runs = (await t.client.beta.threads.runs.list(th.id)).data;
+    assert.deepEqual(runs.map((r) => r.id), [ok[0].value.id], 'only the accepted run exists');
+    const parked = await t.client.beta.threads.runs.poll(ok[0].value.id, { thread_id: th.id }, POLL);
+    assert.equal(parked.status, 'requires_action');
+    assert.equal((await t.ledger()).length, 1, 'one model call charged');
+  });
+
+  it('concurrent submit_tool_outputs: one wins, the others 400; the continuation runs once', T, async () => {
+    const t = await tenant();
+    const a = await echoAssistant(t, { tools: [weatherFn] });
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: `double submit ${nonce()} #mock:tool=get_weather:{"city":"Oslo"}` }] });
+    const run = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    assert.equal(run.status, 'requires_action');
+    const id = run.required_action.submit_tool_outputs.tool_calls[0].id;
+    const results = await Promise.allSettled(
+      ['first', 'second', 'third'].map((o) => t.client.beta.threads.runs.submitToolOutputs(run.id, { thread_id: th.id, tool_outputs: [{ tool_call_id: id, output: o }] })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    assert.equal(ok.length, 1, `exactly one submit accepted: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : r.reason.status)).join(',')}`);
+    for (const r of results.filter((x) => x.status === 'rejected')) assert.equal(r.reason.status, 400);
+    const fin = await t.client.beta.threads.runs.poll(run.id, { thread_id: th.id }, POLL);
+    assert.equal(fin.status, 'completed');
+    const msgs = await messagesAsc(t, th.id);
+    assert.equal(msgs.filter((m) => m.role === 'assistant').length, 1, 'one answer');
+    assert.ok(['first', 'second', 'third'].includes(textOf(msgs.at(-1))));
+    assert.equal((await t.ledger()).length, 2, 'two model calls charged, not more');
+  });
+
+  it('no credit: the run fails (or is refused with 402) with a clear quota error; nothing charged', T, async () => {
+    const t = await tenant({ credit: '0' });
+    const a = await echoAssistant(t);
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'broke' }] });
+    let run = null;
+    try {
+      run = await t.client.beta.threads.runs.createAndPoll(th.id, { assistant_id: a.id }, POLL);
+    } catch (e) {
+      assert.ok(e instanceof APIError && e.status === 402, `refused with 402: ${e}`);
+    }
+    if (run) {
+      assert.equal(run.status, 'failed', JSON.stringify(run));
+      assert.match(`${run.last_error?.code} ${run.last_error?.message}`, /quota|insufficient|balance|credit|funds/i, JSON.stringify(run.last_error));
+    }
+    assert.deepEqual(await t.ledger(), []);
+    const w = await t.wallet();
+    assert.equal(w.spent_uot, 0);
+    assert.equal(w.reserved_uot, 0);
+  });
+
+  it('a streaming client that disconnects does not stop the run: it completes and is stored', T, async () => {
+    const t = await tenant({ fake });
+    const a = await t.client.beta.assistants.create({ model: 'fake/gpt-4o-mini' });
+    const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'long answer please' }] });
+    fake.reset();
+    const text = 'one two three four five six seven eight nine ten';
+    fake.next({ text, usage: { prompt_tokens: 10, completion_tokens: 10 }, split: 40, writeDelayMs: 30 });
+    const controller = new AbortController();
+    const stream = t.client.beta.threads.runs.stream(th.id, { assistant_id: a.id }, { signal: controller.signal });
+    let runId = null;
+    let gotDelta = false;
+    stream.on('event', (e) => {
+      if (e.event === 'thread.run.created') runId = e.data.id;
+      if (e.event === 'thread.message.delta' && !gotDelta) {
+        gotDelta = true;
+        controller.abort();
+      }
+    });
+    await stream.done().catch(() => {});
+    assert.ok(runId && gotDelta, 'the stream started before the disconnect');
+    const fin = await waitFor(async () => {
+      const r = await t.client.beta.threads.runs.retrieve(runId, { thread_id: th.id });
+      return ['completed', 'failed', 'cancelled', 'incomplete', 'expired'].includes(r.status) ? r : null;
+    }, { what: 'the run to finish after the disconnect', timeoutMs: 10000 });
+    assert.equal(fin.status, 'completed', JSON.stringify(fin.last_error));
+    assert.equal(await lastAssistantText(t, th.id), text);
+    assert.equal((await t.ledger()).length, 1);
+  });
+});
+
 // ---- 6. server-side HTTP tools ---------------------------------------------------
 
 const weatherParams = {
