@@ -27,6 +27,7 @@ constexpr std::size_t k_max_pattern_bytes = 4096;
 constexpr std::size_t k_regex_cache_entries = 512;
 constexpr std::size_t k_max_quoted = 200;
 constexpr std::size_t k_max_nested_message = 400;
+constexpr std::size_t k_max_steps = k_json_schema_max_steps;
 
 // ---------------------------------------------------------------------------
 // Regular expressions (RE2: linear time, no backtracking blow-ups). Compiled
@@ -518,10 +519,35 @@ class validator {
  public:
   validator(const json& root, std::string_view root_name) : root_(root), path_(root_name) {}
 
+  /// Validates the whole value; a fatal stop anywhere wins over any
+  /// local outcome (so "not" or "anyOf" cannot turn it into a pass).
+  bool validate(const json& v, std::string& err) {
+    const bool ok = run(root_, v, 0, err);
+    if (fatal_) {
+      err = *fatal_;
+      return false;
+    }
+    return ok;
+  }
+
+ private:
   bool run(const json& s, const json& v, int depth, std::string& err) {
+    if (fatal_) {
+      err = *fatal_;
+      return false;
+    }
     if (depth > k_max_depth) {
-      err = path_ + ": nesting exceeds " + std::to_string(k_max_depth) +
-            " levels (value too deep or a $ref loop)";
+      fatal_ = path_ + ": nesting exceeds " + std::to_string(k_max_depth) +
+               " levels (value too deep or a $ref loop)";
+      err = *fatal_;
+      return false;
+    }
+    // Combinators over $refs can make the work exponential in the schema
+    // size; a budget keeps one validation bounded.
+    if (++steps_ > k_max_steps) {
+      fatal_ = path_ + ": validation needs more than " + std::to_string(k_max_steps) +
+               " steps (the schema is too complex for this value)";
+      err = *fatal_;
       return false;
     }
     if (s.is_boolean()) {
@@ -560,7 +586,6 @@ class validator {
     return check_combinators(s, v, depth, err);
   }
 
- private:
   static bool flag(const json& s, const char* key) {
     auto it = s.find(key);
     return it != s.end() && it->is_boolean() && it->get<bool>();
@@ -847,6 +872,8 @@ class validator {
 
   const json& root_;
   std::string path_;
+  std::size_t steps_ = 0;
+  std::optional<std::string> fatal_;
 };
 
 } // namespace
@@ -876,7 +903,7 @@ result<void> validate_json(const nlohmann::json& schema, const nlohmann::json& v
   }
   validator v(schema, root);
   std::string err;
-  if (!v.run(schema, value, 0, err)) return make_failure(errc::invalid_request, std::move(err));
+  if (!v.validate(value, err)) return make_failure(errc::invalid_request, std::move(err));
   return {};
 }
 

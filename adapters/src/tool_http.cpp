@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <optional>
 
 #include <boost/asio/connect.hpp>
@@ -640,7 +641,8 @@ class tool_call final : public http_tool_call, public std::enable_shared_from_th
         user_headers_.push_back(std::move(h));
       }
     }
-    deadline_.expires_after(timeout_);
+    // The budget counts from call_http_tool, not from when the strand ran.
+    deadline_.expires_at(started_ + timeout_);
     deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->finished_) return;
       self->finish(make_failure(errc::upstream_timeout, "HTTP tool call to " + self->where() +
@@ -676,11 +678,14 @@ class tool_call final : public http_tool_call, public std::enable_shared_from_th
       const auto ep = entry.endpoint();
       const ip_bytes ip = to_bytes(ep.address());
       if (internal(ip) && !permits(allow_, origin_.host, ip)) {
-        return finish(make_failure(
-            errc::permission_denied,
-            "HTTP tool destination " + origin_.host + " resolves to the internal address " +
-                ep.address().to_string() +
-                ", which the company's network allowlist does not permit"));
+        const std::string address = ep.address().to_string();
+        const std::string what = address == origin_.host
+                                     ? "is an internal address"
+                                     : "resolves to the internal address " + address;
+        return finish(make_failure(errc::permission_denied,
+                                   "HTTP tool destination " + origin_.host + " " + what +
+                                       ", which the company's network allowlist does not "
+                                       "permit"));
       }
       checked.push_back(ep);
     }
@@ -748,6 +753,21 @@ class tool_call final : public http_tool_call, public std::enable_shared_from_th
   }
 
   void send() {
+    try {
+      build_request();
+    } catch (const std::exception& e) {
+      // Beast refuses oversized fields by throwing; nothing may unwind
+      // into Asio (done would never run).
+      return finish(make_failure(errc::internal,
+                                 std::string("could not build the HTTP tool request: ") + e.what()));
+    }
+    with_stream([this](auto& s) {
+      http::async_write(s, req_, [self = shared_from_this()](boost::system::error_code ec,
+                                                             std::size_t) { self->on_write(ec); });
+    });
+  }
+
+  void build_request() {
     req_ = {};
     req_.version(11);
     req_.method_string(method_);
@@ -772,10 +792,6 @@ class tool_call final : public http_tool_call, public std::enable_shared_from_th
       req_.body() = body_;
     }
     req_.prepare_payload();
-    with_stream([this](auto& s) {
-      http::async_write(s, req_, [self = shared_from_this()](boost::system::error_code ec,
-                                                             std::size_t) { self->on_write(ec); });
-    });
   }
 
   void on_write(boost::system::error_code ec) {

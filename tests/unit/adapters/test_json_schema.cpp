@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
 
 #include "oag/adapters/json_schema.hpp"
@@ -274,6 +275,12 @@ TEST_CASE("schema: nesting depth is bounded, never a stack overflow", "[json_sch
   REQUIRE_FALSE(loop);
   CHECK(loop.error().message.find("nesting exceeds") != std::string::npos);
 
+  // A depth stop inside "not" does not turn into a pass.
+  auto negated = validate_json(j(R"({"not":{"$ref":"#/$defs/x"},"$defs":{"x":{"allOf":[{"$ref":"#/$defs/x"}]}}})"),
+                               j("1"));
+  REQUIRE_FALSE(negated);
+  CHECK(negated.error().message.find("nesting exceeds") != std::string::npos);
+
   // A schema nested deeper than the limit is refused by both functions.
   CHECK(check_tool_schema(nested_object_schema(30)));
   auto too_deep = check_tool_schema(nested_object_schema(100));
@@ -282,6 +289,28 @@ TEST_CASE("schema: nesting depth is bounded, never a stack overflow", "[json_sch
   auto v = validate_json(nested_object_schema(100), nested_value(100));
   REQUIRE_FALSE(v);
   CHECK(v.error().message.rfind("invalid schema: schema/properties/a/", 0) == 0);
+}
+
+TEST_CASE("schema: exponential combinators stop at the work budget", "[json_schema]") {
+  // d0 -> anyOf[d1, d1] -> anyOf[d2, d2] ... : 2^30 paths, a linear-size schema.
+  json defs = json::object();
+  for (int i = 0; i < 30; ++i) {
+    const std::string next = "#/$defs/d" + std::to_string(i + 1);
+    defs["d" + std::to_string(i)] = {{"anyOf", {{{"$ref", next}}, {{"$ref", next}}}}};
+  }
+  defs["d30"] = {{"type", "string"}};
+  const json schema = {{"$defs", defs}, {"$ref", "#/$defs/d0"}};
+  CHECK(validate_json(schema, "fine"));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = validate_json(schema, 1);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("validation needs more than 200000 steps") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  // Large but ordinary values stay well within the budget.
+  json many = json::array();
+  for (int i = 0; i < 20000; ++i) many.push_back({{"id", i}, {"name", "n"}});
+  CHECK(validate_json(j(R"({"type":"array","items":{"type":"object","properties":{
+      "id":{"type":"integer"},"name":{"type":"string"}},"required":["id"]}})"), many));
 }
 
 TEST_CASE("check_tool_schema accepts typical tool schemas", "[json_schema]") {

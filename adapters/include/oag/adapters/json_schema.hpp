@@ -17,9 +17,11 @@
 /// description, default, ...) are ignored.
 ///
 /// Nesting of schemas, values and $ref hops together is bounded
-/// (k_json_schema_max_depth); deeper input is an error, never a stack
-/// overflow.
+/// (k_json_schema_max_depth) and so is the work of one validation
+/// (k_json_schema_max_steps); beyond either the answer is an error, never
+/// a stack overflow or a hang.
 
+#include <cstddef>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +32,11 @@ namespace oag::adapters {
 
 /// Deepest nesting (subschemas applied, including $ref hops) accepted.
 inline constexpr int k_json_schema_max_depth = 64;
+
+/// Most subschema applications one validate_json may make (anyOf/oneOf
+/// over $refs could otherwise take exponential time); beyond it the value
+/// is rejected.
+inline constexpr std::size_t k_json_schema_max_steps = 200'000;
 
 /// Checks that `schema` is usable as the parameters schema of a tool: a JSON
 /// object whose "type", if present, is "object", whose known keywords are
