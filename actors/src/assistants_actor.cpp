@@ -39,6 +39,7 @@ struct assistants_state {
   std::unordered_map<std::string, std::string> active;    // thread id -> unfinished run id
   std::unordered_map<std::string, parked_run> parked;     // run id -> waiting for tool outputs
   responses::responses_state responses;
+  bool sweep_armed = false;
   static inline const char* name = "oag.assistants";
 };
 
@@ -323,6 +324,22 @@ void create_run(assistants_actor* self, api_request& api, const json& thread, st
   launch(self, std::move(*run), std::move(state), true, std::move(created_thread), std::move(sink));
 }
 
+/// Closes the tool_calls step a parked run waits on (status cancelled or
+/// expired) into `batch`.
+void close_waiting_step(assistants_state& st, const json& run, const std::string& status, storage::write_batch& batch) {
+  const std::string rid = run["id"];
+  auto state = objects::get_json(*st.ctx->db, key(st, record_kind::run_state, rid));
+  if (!state || !*state) return;
+  const auto step_id = (**state).value("open", json::object()).value("tool_step_id", std::string{});
+  if (step_id.empty()) return;
+  const auto sk = key(st, record_kind::run_step, storage::child_suffix(rid, step_id));
+  auto step = objects::get_json(*st.ctx->db, sk);
+  if (!step || !*step || (**step)["status"] != "in_progress") return;
+  (**step)["status"] = status;
+  (**step)[status + "_at"] = st.ctx->now();
+  batch.put(sk, objects::dump(**step));
+}
+
 /// Marks a parked run expired if its time is up (true when it was).
 bool expire_if_due(assistants_actor* self, json& run) {
   auto& st = self->state;
@@ -331,6 +348,7 @@ bool expire_if_due(assistants_actor* self, json& run) {
   run["status"] = "expired";
   run["required_action"] = nullptr;
   storage::write_batch batch;
+  close_waiting_step(st, run, "expired", batch);
   batch.put(run_key(st, tid, rid), objects::dump(run));
   batch.del(key(st, record_kind::run_state, rid));
   batch.del(key(st, record_kind::active_run, tid));
@@ -395,7 +413,7 @@ void runs_route(assistants_actor* self, api_request& api) {
       if (live != st.live.end()) {
         auto sink = api.sink;
         self->request(live->second, std::chrono::seconds(30), run_control{run_control::kind::modify, meta})
-            .then([sink](json& r) { detail::respond_json(sink, 200, r); },
+            .then([sink](run_snapshot& r) { detail::respond_json(sink, 200, r.run); },
                   [sink](caf::error& e) { detail::respond_failure(sink, from_caf_error(e)); });
         return;
       }
@@ -407,7 +425,7 @@ void runs_route(assistants_actor* self, api_request& api) {
       if (live != st.live.end()) {
         auto sink = api.sink;
         self->request(live->second, std::chrono::seconds(30), run_control{run_control::kind::cancel, {}})
-            .then([sink](json& r) { detail::respond_json(sink, 200, r); },
+            .then([sink](run_snapshot& r) { detail::respond_json(sink, 200, r.run); },
                   [sink](caf::error& e) { detail::respond_failure(sink, from_caf_error(e)); });
         return;
       }
@@ -419,6 +437,7 @@ void runs_route(assistants_actor* self, api_request& api) {
       (*run)["cancelled_at"] = st.ctx->now();
       (*run)["required_action"] = nullptr;
       storage::write_batch batch;
+      close_waiting_step(st, *run, "cancelled", batch);
       batch.put(rk, objects::dump(*run));
       batch.del(key(st, record_kind::run_state, rid));
       batch.del(key(st, record_kind::active_run, tid));
@@ -503,6 +522,15 @@ void restore(assistants_actor* self) {
                  unfinished.size(), resumed, st.parked.size());
 }
 
+/// Expiry checks run once a second, and only while some run is parked, so
+/// an idle company costs no CPU.
+void arm_sweep(assistants_actor* self) {
+  auto& st = self->state;
+  if (st.sweep_armed || st.parked.empty()) return;
+  st.sweep_armed = true;
+  self->delayed_send(self, std::chrono::seconds(1), caf::atom("sweep"));
+}
+
 void sweep_expired(assistants_actor* self) {
   auto& st = self->state;
   const auto now = st.ctx->now();
@@ -522,7 +550,7 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
   st.company_id = std::move(company_id);
   st.tenant = std::move(tenant);
   restore(self);
-  self->delayed_send(self, std::chrono::seconds(1), caf::atom("sweep"));
+  arm_sweep(self);
   return {
     [=](tenant_request& req) {
       auto& api = req.api;
@@ -545,14 +573,16 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
       st.live.erase(msg.run_id);
       if (msg.status == "requires_action") {
         st.parked[msg.run_id] = {msg.thread_id, msg.expires_at};
+        arm_sweep(self);
       } else if (auto a = st.active.find(msg.thread_id); a != st.active.end() && a->second == msg.run_id) {
         st.active.erase(a);
       }
     },
     [=](caf::atom_value a) {
       if (a != caf::atom("sweep")) return;
+      self->state.sweep_armed = false;
       sweep_expired(self);
-      self->delayed_send(self, std::chrono::seconds(1), caf::atom("sweep"));
+      arm_sweep(self);
     },
     [=](const cancel_exchanges&) {},
   };

@@ -50,7 +50,9 @@ struct run_state {
   std::optional<json> tool_step;
   std::vector<runs::prompt_layer> layers;
   std::size_t tools_outstanding = 0;
+  std::vector<caf::actor> tool_actors; // server-side tool calls of this turn
   bool finished = false;
+  std::shared_ptr<bool> settled_flag; // shared with the exit functor
   static inline const char* name = "oag.run";
 };
 
@@ -145,6 +147,7 @@ bool persist(run_actor* self, std::initializer_list<const json*> others = {}, bo
 void quit_settled(run_actor* self) {
   auto& st = self->state;
   st.finished = true;
+  *st.settled_flag = true;
   self->send(st.launch.parent, run_settled{st.thread_id, st.run_id, st.run["status"].get<std::string>(),
                                            st.run.value("expires_at", std::int64_t{0})});
   self->quit();
@@ -465,8 +468,8 @@ void run_server_tools(run_actor* self) {
       continue;
     }
     ++st.tools_outstanding;
-    runs::spawn_tool_call(self->system(), st.ctx, st.company_id, tool->second, c["id"], c["arguments"],
-                          st.settings.tool_network_allowlist, st.seq, caf::actor_cast<caf::actor>(self));
+    st.tool_actors.push_back(runs::spawn_tool_call(self->system(), st.ctx, st.company_id, tool->second, c["id"], c["arguments"],
+                          st.settings.tool_network_allowlist, st.seq, caf::actor_cast<caf::actor>(self)));
   }
   if (st.tools_outstanding == 0) tools_settled(self);
 }
@@ -479,7 +482,10 @@ void on_tool_result(run_actor* self, tool_result& r) {
     if (c["id"] == r.tool_call_id)
       c["oag"] = {{"server_side", true}, {"ok", r.ok}, {"duration_ms", r.duration_ms}, {"http_status", r.http_status}};
   persist(self);
-  if (--st.tools_outstanding == 0) tools_settled(self);
+  if (--st.tools_outstanding == 0) {
+    st.tool_actors.clear();
+    tools_settled(self);
+  }
 }
 
 json error_from_reply(const model_reply& r) {
@@ -646,11 +652,12 @@ caf::behavior run_behavior(run_actor* self, std::shared_ptr<const gateway_contex
   if (auto s = runs::load_settings(*st.ctx->db, st.company_id)) st.settings = std::move(s.value());
   if (auto t = runs::load_tools(*st.ctx->db, st.company_id)) st.registered = std::move(t.value());
   self->send(self, caf::atom("begin"));
-  self->attach_functor([self](const caf::error&) {
-    // An abnormal exit (exception) still frees the thread for the company.
-    auto& s = self->state;
-    if (!s.finished && s.launch.parent)
-      caf::anon_send(s.launch.parent, run_settled{s.thread_id, s.run_id, "in_progress", 0});
+  // An abnormal exit (exception) still frees the thread for the company.
+  // The functor runs after the state is gone, so it keeps its own copies.
+  st.settled_flag = std::make_shared<bool>(false);
+  self->attach_functor([flag = st.settled_flag, parent = st.launch.parent, tid = st.thread_id,
+                        rid = st.run_id](const caf::error&) {
+    if (!*flag && parent) caf::anon_send(parent, run_settled{tid, rid, "in_progress", 0});
   });
   return {
     [=](caf::atom_value a) {
@@ -671,12 +678,12 @@ caf::behavior run_behavior(run_actor* self, std::shared_ptr<const gateway_contex
       on_model_end(self, st.call_error);
     },
     [=](tool_result& r) { on_tool_result(self, r); },
-    [=](run_control& c) -> caf::result<json> {
+    [=](run_control& c) -> caf::result<run_snapshot> {
       auto& st = self->state;
       if (c.what == run_control::kind::modify) {
         st.run["metadata"] = c.metadata;
         persist(self);
-        return st.run;
+        return run_snapshot{st.run};
       }
       const std::string status = st.run["status"];
       if (status != "queued" && status != "in_progress" && status != "requires_action")
@@ -684,10 +691,12 @@ caf::behavior run_behavior(run_actor* self, std::shared_ptr<const gateway_contex
       st.run["status"] = "cancelling";
       persist(self);
       emit(self, "thread.run.cancelling", st.run);
-      json reply = st.run;
+      run_snapshot reply{st.run};
       if (st.call_live) {
         if (auto sink = st.call.lock()) sink->abort();
       } else {
+        // Server-side tools in flight are stopped (their connections closed).
+        for (auto& t : st.tool_actors) self->send_exit(t, caf::exit_reason::user_shutdown);
         finish_run(self, "cancelled");
       }
       return reply;

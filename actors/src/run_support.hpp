@@ -124,7 +124,7 @@ result<std::map<std::string, nlohmann::json>> load_tools(const storage::database
 /// references of its headers from the vault, validates the arguments
 /// against the tool's schema, calls the endpoint, and sends `tool_result`
 /// to `reply_to`. Failures become error results, never a crashed run.
-void spawn_tool_call(caf::actor_system& sys, std::shared_ptr<const gateway_context> ctx,
+caf::actor spawn_tool_call(caf::actor_system& sys, std::shared_ptr<const gateway_context> ctx,
                      std::string company_id, nlohmann::json tool, std::string tool_call_id,
                      std::string arguments, std::vector<std::string> allowlist, std::uint32_t turn,
                      caf::actor reply_to);

@@ -41,7 +41,6 @@ struct tool_call_state {
   std::uint32_t turn = 0;
   caf::actor reply_to;
   std::chrono::steady_clock::time_point started;
-  std::shared_ptr<adapters::http_tool_call> call;
   static inline const char* name = "oag.tool_call";
 };
 
@@ -90,7 +89,13 @@ caf::behavior tool_call_behavior(tool_call_actor* self, std::shared_ptr<const ga
   if (!endpoint) return error(endpoint.error().message);
   if (!ctx->io) return error("outbound HTTP is not available in this process");
   auto me = caf::actor_cast<caf::actor>(self);
-  st.call = adapters::call_http_tool(*ctx->io, ctx->tls, *endpoint, args, adapters::network_allowlist{std::move(allowlist)},
+  // Stopped by its run (cancelled): the HTTP exchange is aborted, its
+  // connection closed. The functor outlives the state, so it owns a handle.
+  auto handle = std::make_shared<std::shared_ptr<adapters::http_tool_call>>();
+  self->attach_functor([handle](const caf::error&) {
+    if (*handle) (*handle)->cancel();
+  });
+  *handle = adapters::call_http_tool(*ctx->io, ctx->tls, *endpoint, args, adapters::network_allowlist{std::move(allowlist)},
                                      [me](result<adapters::http_tool_result> r) {
                                        tool_http_done d;
                                        if (r) d.response = std::move(r.value());
@@ -113,10 +118,10 @@ caf::behavior tool_call_behavior(tool_call_actor* self, std::shared_ptr<const ga
 
 namespace runs {
 
-void spawn_tool_call(caf::actor_system& sys, std::shared_ptr<const gateway_context> ctx, std::string company_id,
+caf::actor spawn_tool_call(caf::actor_system& sys, std::shared_ptr<const gateway_context> ctx, std::string company_id,
                      json tool, std::string tool_call_id, std::string arguments, std::vector<std::string> allowlist,
                      std::uint32_t turn, caf::actor reply_to) {
-  sys.spawn(tool_call_behavior, std::move(ctx), std::move(company_id), std::move(tool), std::move(tool_call_id),
+  return sys.spawn(tool_call_behavior, std::move(ctx), std::move(company_id), std::move(tool), std::move(tool_call_id),
             std::move(arguments), std::move(allowlist), turn, std::move(reply_to));
 }
 

@@ -209,3 +209,15 @@ TEST_CASE("vault interoperates with a known AES-256-GCM vector", "[crypto][vault
   REQUIRE(opened.ok());
   REQUIRE(*opened == std::string(16, '\0'));
 }
+
+TEST_CASE("time-ordered ids sort by creation", "[crypto]") {
+  std::string prev = oag::crypto::time_ordered_id("msg_");
+  CHECK(prev.size() == 4 + 24);
+  CHECK(prev.rfind("msg_", 0) == 0);
+  for (int i = 0; i < 10000; ++i) {
+    auto next = oag::crypto::time_ordered_id("msg_");
+    REQUIRE(prev < next); // strictly increasing, also within one microsecond
+    prev = next;
+  }
+  for (char c : prev.substr(4)) CHECK(std::string("0123456789abcdefghjkmnpqrstvwxyz").find(c) != std::string::npos);
+}

@@ -122,3 +122,12 @@ TEST_CASE("idempotency keys separate scope from client key", "[keys]") {
   REQUIRE(idempotency_key("co", "credit", "x") != idempotency_key("co", "creditx", ""));
   REQUIRE(starts_with(k, tenant_prefix("co", record_kind::idempotency)));
 }
+
+TEST_CASE("child suffixes keep parents apart", "[keys]") {
+  auto a = oag::storage::child_suffix("thread_1", "msg_2");
+  CHECK(a == std::string("thread_1\0msg_2", 14));
+  // "thread_1" children never share a prefix with "thread_10" children.
+  auto p1 = oag::storage::child_suffix("thread_1", "");
+  auto other = oag::storage::child_suffix("thread_10", "msg_1");
+  CHECK(other.rfind(p1, 0) != 0);
+}

@@ -288,7 +288,14 @@ struct tool_result {
   int http_status = 0;      ///< 0 when no HTTP answer came
 };
 
-/// Asks a live run to cancel, or to update its metadata; replies with the run object.
+/// A run object in a reply. (A bare nlohmann::json cannot travel in a CAF
+/// message: CAF brace-initialises its copy, which nlohmann reads as a
+/// one-element array.)
+struct run_snapshot {
+  nlohmann::json run;
+};
+
+/// Asks a live run to cancel, or to update its metadata; replies with a run_snapshot.
 struct run_control {
   enum class kind : std::uint8_t { cancel, modify };
   kind what = kind::cancel;
@@ -339,4 +346,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_end)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::tool_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_control)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_settled)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nlohmann::json)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_snapshot)
