@@ -523,3 +523,29 @@ describe('responses: errors', () => {
     s.events.forEach((x, i) => assert.equal(x.json.sequence_number, i));
   });
 });
+
+// ---- 7. background and restarts ------------------------------------------------------------------
+
+describe('responses: durability', () => {
+  it('background: in_progress at once and stored; kill -9 mid-call → reported failed after the restart', T, async () => {
+    const inst = await startOag({ name: 'responses-crash' });
+    try {
+      const t = await inst.tenant({ fake });
+      fake.reset();
+      fake.next({ hang: true });
+      const r = await t.client.responses.create({ model: 'fake/gpt-4o-mini', input: 'slow', background: true });
+      assert.equal(r.status, 'in_progress');
+      assert.equal(r.background, true);
+      await waitFor(() => fake.chatRequests().length === 1, { what: 'the upstream call' });
+      assert.equal((await t.client.responses.retrieve(r.id)).status, 'in_progress', 'stored before it is announced');
+      await inst.kill9();
+      await inst.restart();
+      const got = await inst.client(t.key).responses.retrieve(r.id);
+      assert.equal(got.status, 'failed', 'a response cut by a crash is not resumed');
+      assert.equal(got.error?.code, 'server_error');
+    } finally {
+      fake.reset();
+      await inst.cleanup();
+    }
+  });
+});
