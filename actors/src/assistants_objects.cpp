@@ -312,7 +312,7 @@ result<json> new_run(const json& body, const json& assistant, std::string id, co
   }
   if (auto s = sampling_fields(r, body); !s) return s.error();
   for (const char* f : {"max_prompt_tokens", "max_completion_tokens"}) {
-    auto v = objects::integer_field(body, f, 1, 100'000'000);
+    auto v = objects::integer_field(body, f, 256, 100'000'000); // OpenAI's floor for runs
     if (!v) return v.error();
     if (*v) r[f] = **v;
   }

@@ -519,11 +519,18 @@ void on_model_end(run_actor* self, std::optional<json> error) {
     error = error_obj("server_error", "the model call ended without an answer");
   const bool has_tools = !st.acc.tool_calls.empty();
   // Close the message of the turn (if it wrote text).
+  const bool cut = st.acc.finish_reason == std::optional<std::string>{"length"};
   if (st.message && !error) {
     const auto t = now(st);
     (*st.message)["content"] = json::array({{{"type", "text"}, {"text", {{"value", st.acc.text}, {"annotations", json::array()}}}}});
-    (*st.message)["status"] = "completed";
-    (*st.message)["completed_at"] = t;
+    if (cut && !has_tools) {
+      (*st.message)["status"] = "incomplete";
+      (*st.message)["incomplete_at"] = t;
+      (*st.message)["incomplete_details"] = {{"reason", "max_tokens"}};
+    } else {
+      (*st.message)["status"] = "completed";
+      (*st.message)["completed_at"] = t;
+    }
     (*st.msg_step)["status"] = "completed";
     (*st.msg_step)["completed_at"] = t;
     (*st.msg_step)["oag"] = step_oag(st);
@@ -531,14 +538,15 @@ void on_model_end(run_actor* self, std::optional<json> error) {
     st.state["open"].erase("message_id");
     st.state["open"].erase("msg_step_id");
     persist(self, {&*st.message, &*st.msg_step});
-    emit(self, "thread.message.completed", *st.message);
+    emit(self, (*st.message)["status"] == "completed" ? "thread.message.completed" : "thread.message.incomplete",
+         *st.message);
     emit(self, "thread.run.step.completed", *st.msg_step);
     st.message.reset();
     st.msg_step.reset();
   }
   if (error) return finish_run(self, "failed", *error);
   if (!has_tools) {
-    if (st.acc.finish_reason == std::optional<std::string>{"length"})
+    if (cut)
       return finish_run(self, "incomplete", nullptr, {{"reason", "max_completion_tokens"}});
     return finish_run(self, "completed");
   }

@@ -204,6 +204,8 @@ TEST_CASE("runs: overrides, instructions and checks", "[assistants]") {
   CHECK(as::new_run({{"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}}, a, "r", "t", 1, 2));
   CHECK(!as::new_run({{"tool_choice", "sometimes"}}, a, "r", "t", 1, 2));
   CHECK(!as::new_run({{"max_completion_tokens", 0}}, a, "r", "t", 1, 2));
+  CHECK(!as::new_run({{"max_completion_tokens", 255}}, a, "r", "t", 1, 2));
+  CHECK(as::new_run({{"max_prompt_tokens", 256}}, a, "r", "t", 1, 2));
   CHECK(!as::new_run({{"truncation_strategy", {{"type", "last_messages"}}}}, a, "r", "t", 1, 2));
 }
 
