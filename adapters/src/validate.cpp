@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "param_errors.hpp"
+
 namespace oag::adapters {
 namespace {
 
@@ -17,36 +19,11 @@ constexpr std::size_t max_embedding_inputs = 2048;
 /// high-detail image OpenAI documents, so a reservation never falls short.
 constexpr std::int64_t tokens_per_image = 1600;
 
-failure invalid(std::string param, std::string message) {
-  return make_failure(errc::invalid_request, std::move(message), std::move(param));
-}
-
-const char* type_name(const json& v) noexcept {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a number";
-    default: return "an unsupported value";
-  }
-}
-
-failure wrong_type(const std::string& param, const json& v, std::string_view expected) {
-  return invalid(param, "Invalid type for '" + param + "': expected " + std::string(expected) +
-                            ", but got " + type_name(v) + " instead.");
-}
-
-failure bad_value(const std::string& param, std::string_view why) {
-  return invalid(param, "Invalid value for '" + param + "': " + std::string(why));
-}
-
-failure missing(const std::string& param) {
-  return invalid(param, "Missing required parameter: '" + param + "'.");
-}
+using param_errors::invalid;
+using param_errors::type_name;
+using param_errors::wrong_type;
+using param_errors::bad_value;
+using param_errors::missing;
 
 std::string index_path(const std::string& base, std::size_t i) {
   return base + "[" + std::to_string(i) + "]";
