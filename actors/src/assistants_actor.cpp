@@ -5,6 +5,7 @@
 
 #include "assistants_actor.hpp"
 
+#include <set>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -31,15 +32,47 @@ struct parked_run {
   std::int64_t expires_at = 0;
 };
 
+/// Parked runs by id, and in expiry order so the sweep touches only the due
+/// ones and one timer (for the earliest) is all an idle company needs.
+class parked_runs {
+ public:
+  void put(const std::string& run_id, parked_run p) {
+    erase(run_id);
+    by_expiry_.emplace(p.expires_at, run_id);
+    by_id_.emplace(run_id, std::move(p));
+  }
+  void erase(const std::string& run_id) {
+    auto it = by_id_.find(run_id);
+    if (it == by_id_.end()) return;
+    by_expiry_.erase({it->second.expires_at, run_id});
+    by_id_.erase(it);
+  }
+  bool empty() const noexcept { return by_id_.empty(); }
+  std::size_t size() const noexcept { return by_id_.size(); }
+  /// The earliest expiry (only when not empty).
+  std::int64_t earliest() const { return by_expiry_.begin()->first; }
+  /// Thread and run ids of the runs due at `now`.
+  std::vector<std::pair<std::string, std::string>> due(std::int64_t now) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto it = by_expiry_.begin(); it != by_expiry_.end() && it->first <= now; ++it)
+      out.emplace_back(by_id_.at(it->second).thread_id, it->second);
+    return out;
+  }
+
+ private:
+  std::unordered_map<std::string, parked_run> by_id_;
+  std::set<std::pair<std::int64_t, std::string>> by_expiry_;
+};
+
 struct assistants_state {
   std::shared_ptr<const gateway_context> ctx;
   std::string company_id;
   caf::actor tenant;
   std::unordered_map<std::string, caf::actor> live;       // run id -> run actor
   std::unordered_map<std::string, std::string> active;    // thread id -> unfinished run id
-  std::unordered_map<std::string, parked_run> parked;     // run id -> waiting for tool outputs
+  parked_runs parked;                                     // waiting for tool outputs
   responses::responses_state responses;
-  bool sweep_armed = false;
+  std::optional<std::int64_t> sweep_at; // when the pending expiry timer fires
   static inline const char* name = "oag.assistants";
 };
 
@@ -157,6 +190,12 @@ failure active_run_conflict(const std::string& thread_id, const std::string& run
   return make_failure(errc::invalid_request, "Thread " + thread_id + " already has an active run " + run_id + ".");
 }
 
+/// Deleting what an active run reads is a state conflict (409).
+failure busy_thread(const std::string& thread_id, const std::string& run_id) {
+  return make_failure(errc::conflict, "Thread " + thread_id + " has an active run " + run_id +
+                                          "; cancel it or wait until it ends.");
+}
+
 void threads_route(assistants_actor* self, api_request& api) {
   auto& st = self->state;
   if (api.route == route_id::threads_create) {
@@ -186,7 +225,7 @@ void threads_route(assistants_actor* self, api_request& api) {
       return ok(api, *thread);
     }
     case route_id::thread_delete: {
-      if (active != st.active.end()) return fail(api, active_run_conflict(tid, active->second));
+      if (active != st.active.end()) return fail(api, busy_thread(tid, active->second));
       storage::write_batch batch;
       batch.del(tk);
       auto msgs = delete_prefix(st, key(st, record_kind::message, storage::child_suffix(tid, "")), batch);
@@ -252,7 +291,7 @@ void threads_route(assistants_actor* self, api_request& api) {
       return ok(api, *msg);
     }
     case route_id::message_delete: {
-      if (active != st.active.end()) return fail(api, active_run_conflict(tid, active->second));
+      if (active != st.active.end()) return fail(api, busy_thread(tid, active->second));
       storage::write_batch batch;
       batch.del(mk);
       if (!write(self, api, batch)) return;
@@ -316,7 +355,7 @@ void create_run(assistants_actor* self, api_request& api, const json& thread, st
   json state = initial_run_state();
   batch.put(run_key(st, tid, rid), objects::dump(*run));
   batch.put(key(st, record_kind::run_state, rid), objects::dump(state));
-  batch.put(key(st, record_kind::active_run, tid), rid);
+  batch.put(key(st, record_kind::active_run, tid), runs::encode_active_run(rid, "queued", (*run)["expires_at"]));
   if (!write(self, api, batch)) return;
   std::shared_ptr<response_sink> sink;
   if (stream) sink = std::move(api.sink);
@@ -465,6 +504,7 @@ void runs_route(assistants_actor* self, api_request& api) {
       storage::write_batch batch;
       batch.put(rk, objects::dump(*run));
       batch.put(key(st, record_kind::run_state, rid), objects::dump(s));
+      batch.put(key(st, record_kind::active_run, tid), runs::encode_active_run(rid, "queued", (*run)["expires_at"]));
       if (!write(self, api, batch)) return;
       std::shared_ptr<response_sink> sink;
       if (api.body.value("stream", json(false)) == true) sink = std::move(api.sink);
@@ -492,11 +532,23 @@ void runs_route(assistants_actor* self, api_request& api) {
 
 void restore(assistants_actor* self) {
   auto& st = self->state;
+  // A parked run is restored from its index entry alone; only runs that
+  // have work to do are read and get an actor.
   std::vector<std::pair<std::string, std::string>> unfinished; // thread, run
+  std::size_t total = 0;
   auto r = st.ctx->db->for_each(storage::tenant_prefix(st.company_id, record_kind::active_run),
                                 [&](std::string_view k, std::string_view v) {
                                   auto parts = storage::parse_tenant_key(k);
-                                  if (parts) unfinished.emplace_back(std::string{parts->suffix}, std::string{v});
+                                  if (!parts) return true;
+                                  ++total;
+                                  std::string tid{parts->suffix};
+                                  auto entry = runs::decode_active_run(v);
+                                  if (entry && entry->status == "requires_action") {
+                                    st.active[tid] = entry->run_id;
+                                    st.parked.put(entry->run_id, {tid, entry->expires_at});
+                                  } else {
+                                    unfinished.emplace_back(std::move(tid), entry ? entry->run_id : std::string{v});
+                                  }
                                   return true;
                                 });
   if (!r) {
@@ -508,38 +560,36 @@ void restore(assistants_actor* self) {
     auto run = objects::get_json(*st.ctx->db, run_key(st, tid, rid));
     auto state = objects::get_json(*st.ctx->db, key(st, record_kind::run_state, rid));
     if (!run || !*run || !state || !*state) continue;
-    const std::string status = (**run)["status"];
     st.active[tid] = rid;
-    if (status == "requires_action") {
-      st.parked[rid] = {tid, (**run).value("expires_at", std::int64_t{0})};
-      continue;
-    }
     ++resumed;
     launch(self, std::move(**run), std::move(**state), false, std::nullopt, nullptr);
   }
-  if (!unfinished.empty())
-    spdlog::info("company {}: {} unfinished runs ({} resumed, {} waiting for tool outputs)", st.company_id,
-                 unfinished.size(), resumed, st.parked.size());
+  if (total > 0)
+    spdlog::info("company {}: {} unfinished runs ({} resumed, {} waiting for tool outputs)", st.company_id, total,
+                 resumed, st.parked.size());
 }
 
-/// Expiry checks run once a second, and only while some run is parked, so
-/// an idle company costs no CPU.
+/// One timer, for the earliest expiry of a parked run (at least a second
+/// ahead, at most a minute, so a wall clock that jumps is caught up with).
+/// An idle company with no parked run has no timer at all.
 void arm_sweep(assistants_actor* self) {
   auto& st = self->state;
-  if (st.sweep_armed || st.parked.empty()) return;
-  st.sweep_armed = true;
-  self->delayed_send(self, std::chrono::seconds(1), caf::atom("sweep"));
+  if (st.parked.empty()) return;
+  const auto now = st.ctx->now();
+  const auto wait = std::clamp<std::int64_t>(st.parked.earliest() - now, 1, 60);
+  if (st.sweep_at && *st.sweep_at <= now + wait) return; // a timer fires early enough
+  st.sweep_at = now + wait;
+  self->delayed_send(self, std::chrono::seconds(wait), caf::atom("sweep"));
 }
 
 void sweep_expired(assistants_actor* self) {
   auto& st = self->state;
-  const auto now = st.ctx->now();
-  std::vector<std::pair<std::string, std::string>> due;
-  for (auto& [rid, p] : st.parked)
-    if (p.expires_at <= now) due.emplace_back(p.thread_id, rid);
-  for (auto& [tid, rid] : due) {
+  for (auto& [tid, rid] : st.parked.due(st.ctx->now())) {
     auto run = objects::get_json(*st.ctx->db, run_key(st, tid, rid));
-    if (run && *run) expire_if_due(self, **run);
+    if (!run) continue; // a read error: tried again at the next sweep
+    // Expired now, or not parked after all (deleted, moved on): either way
+    // no longer the sweep's business.
+    if (!*run || !expire_if_due(self, **run)) st.parked.erase(rid);
   }
 }
 
@@ -572,7 +622,7 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
       auto& st = self->state;
       st.live.erase(msg.run_id);
       if (msg.status == "requires_action") {
-        st.parked[msg.run_id] = {msg.thread_id, msg.expires_at};
+        st.parked.put(msg.run_id, {msg.thread_id, msg.expires_at});
         arm_sweep(self);
       } else if (auto a = st.active.find(msg.thread_id); a != st.active.end() && a->second == msg.run_id) {
         st.active.erase(a);
@@ -580,7 +630,7 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
     },
     [=](caf::atom_value a) {
       if (a != caf::atom("sweep")) return;
-      self->state.sweep_armed = false;
+      self->state.sweep_at.reset();
       sweep_expired(self);
       arm_sweep(self);
     },

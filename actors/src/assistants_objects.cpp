@@ -371,7 +371,9 @@ result<json> check_tool_outputs(const json& body, const json& run) {
       return bad("'" + p + ".output' must be a string", p + ".output");
     if (o.contains("output") && o["output"].is_string() && o["output"].get_ref<const std::string&>().size() > 512 * 1024)
       return bad("'" + p + ".output' is at most 512 KiB", p + ".output");
-    out.push_back({{"tool_call_id", id}, {"output", o.value("output", json("")).is_null() ? json("") : o["output"]}});
+    // A missing or null output is an empty one.
+    const json output = o.contains("output") && o["output"].is_string() ? o["output"] : json("");
+    out.push_back({{"tool_call_id", id}, {"output", output}});
   }
   if (seen.size() != waiting.size()) {
     std::string missing;

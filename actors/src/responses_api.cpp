@@ -286,6 +286,9 @@ void create_response(const call& c) {
                                                                          messages.error().message));
     l.history = std::move(*messages);
   }
+  // Something must be there to answer: new input, or history to go on from.
+  if (req->input_items.empty() && (!l.history.is_array() || l.history.empty()))
+    return c.fail(make_failure(errc::invalid_request, "Missing required parameter: 'input'.", std::string{"input"}));
   l.company_id = c.company;
   l.tenant = c.tenant;
   l.sink = std::move(api.sink);

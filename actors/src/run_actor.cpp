@@ -129,6 +129,8 @@ bool persist(run_actor* self, std::initializer_list<const json*> others = {}, bo
     batch.del(storage::tenant_key(st.company_id, record_kind::active_run, st.thread_id));
   } else {
     batch.put(state_key(st), objects::dump(st.state));
+    batch.put(storage::tenant_key(st.company_id, record_kind::active_run, st.thread_id),
+              runs::encode_active_run(st.run_id, st.run["status"], st.run.value("expires_at", std::int64_t{0})));
   }
   for (const json* o : others) {
     if (!o || o->is_null()) continue;
@@ -520,6 +522,9 @@ void on_model_end(run_actor* self, std::optional<json> error) {
   const bool has_tools = !st.acc.tool_calls.empty();
   // Close the message of the turn (if it wrote text).
   const bool cut = st.acc.finish_reason == std::optional<std::string>{"length"};
+  // An empty answer is still an answer: it gets its (empty) message and the
+  // step that accounts for the call.
+  if (!error && !has_tools && !st.message) open_message(self);
   if (st.message && !error) {
     const auto t = now(st);
     (*st.message)["content"] = json::array({{{"type", "text"}, {"text", {{"value", st.acc.text}, {"annotations", json::array()}}}}});

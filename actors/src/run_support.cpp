@@ -1,5 +1,7 @@
 #include "run_support.hpp"
 
+#include <charconv>
+
 #include <caf/all.hpp>
 
 #include "object_store.hpp"
@@ -172,6 +174,24 @@ result<std::map<std::string, json>> load_tools(const storage::database& db, cons
   });
   if (!r) return r.error();
   return out;
+}
+
+std::string encode_active_run(const std::string& run_id, const std::string& status, std::int64_t expires_at) {
+  return run_id + "\n" + status + "\n" + std::to_string(expires_at);
+}
+
+std::optional<active_run_entry> decode_active_run(std::string_view value) {
+  auto a = value.find('\n');
+  if (a == std::string_view::npos) return std::nullopt;
+  auto b = value.find('\n', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  active_run_entry e;
+  e.run_id = std::string{value.substr(0, a)};
+  e.status = std::string{value.substr(a + 1, b - a - 1)};
+  auto digits = value.substr(b + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), e.expires_at);
+  if (ec != std::errc{} || p != digits.data() + digits.size() || e.run_id.empty()) return std::nullopt;
+  return e;
 }
 
 std::string secret_aad(const std::string& company_id, const std::string& name) {

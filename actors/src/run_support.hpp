@@ -129,6 +129,21 @@ caf::actor spawn_tool_call(caf::actor_system& sys, std::shared_ptr<const gateway
                      std::string arguments, std::vector<std::string> allowlist, std::uint32_t turn,
                      caf::actor reply_to);
 
+/// A thread's active_run index entry: run id, status and expiry, kept up to
+/// date in the same batch as every run state change, so a restart rebuilds
+/// the parked-run index from one prefix scan without reading the runs.
+struct active_run_entry {
+  std::string run_id;
+  std::string status;
+  std::int64_t expires_at = 0;
+};
+
+/// Encodes an active_run entry ("run_id\nstatus\nexpires_at").
+std::string encode_active_run(const std::string& run_id, const std::string& status, std::int64_t expires_at);
+
+/// Decodes an active_run entry; nullopt when it is not one.
+std::optional<active_run_entry> decode_active_run(std::string_view value);
+
 /// The vault's associated data for a company secret.
 std::string secret_aad(const std::string& company_id, const std::string& name);
 

@@ -39,6 +39,9 @@ result<std::string> resolve_refs(const std::string& value,
     if (end == std::string::npos) return bad("an unterminated {{secret:...}} reference", "endpoint.headers");
     out.append(value, pos, start - pos);
     std::string name = value.substr(start + open.size(), end - start - open.size());
+    if (!valid_name(name, 64))
+      return bad("secret names in {{secret:NAME}} are 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-'",
+                 "endpoint.headers");
     auto v = secret(name);
     if (!v) return make_failure(errc::invalid_request, "the secret '" + name + "' is not set (PUT /v1/secrets/" + name + ")");
     out += *v;
@@ -68,7 +71,11 @@ result<json> check_tool(const json& body, const std::optional<json>& existing) {
   if (body.contains("parameters") || !existing) {
     json params = body.value("parameters", json());
     if (params.is_null()) params = {{"type", "object"}, {"properties", json::object()}};
-    if (auto r = adapters::check_tool_schema(params); !r) return r.error();
+    if (auto r = adapters::check_tool_schema(params); !r) {
+      auto f = r.error();
+      if (!f.param) f.param = "parameters";
+      return f;
+    }
     t["parameters"] = params;
   }
   if (body.contains("endpoint") || !existing) {

@@ -214,6 +214,10 @@ TEST_CASE("tool outputs must answer every waiting call once", "[assistants]") {
       "submit_tool_outputs":{"tool_calls":[{"id":"call_1"},{"id":"call_2"}]}}})");
   auto both = json{{"tool_outputs", {{{"tool_call_id", "call_1"}, {"output", "a"}}, {{"tool_call_id", "call_2"}, {"output", "b"}}}}};
   CHECK(as::check_tool_outputs(both, run).value().size() == 2);
+  // A missing or null output counts as an empty one.
+  auto bare = as::check_tool_outputs(json::parse(R"({"tool_outputs":[{"tool_call_id":"call_1"},{"tool_call_id":"call_2","output":null}]})"), run).value();
+  CHECK(bare[0]["output"] == "");
+  CHECK(bare[1]["output"] == "");
   auto missing = as::check_tool_outputs({{"tool_outputs", {{{"tool_call_id", "call_1"}, {"output", "a"}}}}}, run);
   REQUIRE(!missing);
   CHECK(missing.error().message.find("call_2") != std::string::npos);
