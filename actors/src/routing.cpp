@@ -139,6 +139,38 @@ local_time to_local(const zone& z, std::int64_t t) {
   return out;
 }
 
+utc_instants from_local(const zone& z, std::int64_t local) {
+  // The offsets in force around that wall time; a transition changes the
+  // offset by hours at most, and transitions are far more than two days apart.
+  constexpr std::int64_t window = 2 * 86400;
+  const std::int32_t before = z.offset_at(local - window), after = z.offset_at(local + window);
+  const std::int32_t candidates[] = {before, z.offset_at(local), after};
+  std::vector<std::int64_t> hits;
+  for (auto o : candidates) {
+    const std::int64_t u = local - o;
+    if (z.offset_at(u) == o && std::find(hits.begin(), hits.end(), u) == hits.end()) hits.push_back(u);
+  }
+  utc_instants out;
+  if (!hits.empty()) {
+    std::sort(hits.begin(), hits.end());
+    out.earliest = hits.front();
+    out.latest = hits.back();
+    return out;
+  }
+  // A gap: the clock jumped from `before` to a larger `after` over this wall
+  // time. The transition lies in (local - after, local - before]; find it.
+  out.in_gap = true;
+  std::int64_t lo = local - std::max(before, after), hi = local - std::min(before, after);
+  const std::int32_t lo_offset = z.offset_at(lo);
+  while (hi - lo > 1) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    if (z.offset_at(mid) == lo_offset) lo = mid;
+    else hi = mid;
+  }
+  out.earliest = out.latest = hi;
+  return out;
+}
+
 // -- rules ---------------------------------------------------------------------
 
 struct policy::rule {

@@ -49,6 +49,23 @@ struct local_time {
 /// Converts a UTC instant to local calendar facts in `z`.
 local_time to_local(const zone& z, std::int64_t t);
 
+/// Where a local wall-clock time falls in UTC (see `from_local`).
+struct utc_instants {
+  /// The first UTC instant showing that wall time; for a wall time that
+  /// does not exist (skipped by a spring-forward gap), the instant the gap
+  /// ends (the first valid instant after it).
+  std::int64_t earliest = 0;
+  /// The second occurrence when the wall time repeats (fall-back overlap),
+  /// else equal to `earliest`.
+  std::int64_t latest = 0;
+  /// The wall time was skipped (a gap).
+  bool in_gap = false;
+};
+
+/// Converts a local wall-clock time (seconds since 1970-01-01 00:00 on the
+/// local clock) to UTC in `z`, resolving DST gaps and overlaps.
+utc_instants from_local(const zone& z, std::int64_t local_seconds);
+
 /// What the wallet looks like when a request is routed.
 struct budget_state {
   money::uot balance_uot = 0;
