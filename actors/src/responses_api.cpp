@@ -7,6 +7,7 @@
 #include "responses_api.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -285,6 +286,28 @@ void create_response(const call& c) {
     if (!messages) return c.fail(make_failure(errc::storage_failure, "the conversation's items cannot be read: " +
                                                                          messages.error().message));
     l.history = std::move(*messages);
+  }
+  // A function_call_output answers a call the model made: in the history,
+  // or among the input's own function_call items (OpenAI's rule).
+  {
+    std::set<std::string> calls;
+    if (l.history.is_array())
+      for (auto& m : l.history)
+        if (m.is_object() && m.contains("tool_calls") && m["tool_calls"].is_array())
+          for (auto& tc : m["tool_calls"])
+            if (tc.is_object() && tc.contains("id") && tc["id"].is_string()) calls.insert(tc["id"].get<std::string>());
+    for (auto& item : req->input_items)
+      if (item.value("type", std::string{}) == "function_call" && item.contains("call_id") && item["call_id"].is_string())
+        calls.insert(item["call_id"].get<std::string>());
+    for (std::size_t i = 0; i < req->input_items.size(); ++i) {
+      const auto& item = req->input_items[i];
+      if (item.value("type", std::string{}) != "function_call_output") continue;
+      const std::string call_id = item.value("call_id", std::string{});
+      if (!calls.count(call_id))
+        return c.fail(make_failure(errc::invalid_request,
+                                   "No tool call found for function call output with call_id " + call_id + ".",
+                                   "input[" + std::to_string(i) + "].call_id"));
+    }
   }
   // Something must be there to answer: new input, or history to go on from.
   if (req->input_items.empty() && (!l.history.is_array() || l.history.empty()))

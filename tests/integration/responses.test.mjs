@@ -304,6 +304,17 @@ describe('responses: function tools', () => {
     const items = await t.client.responses.inputItems.list(r2.id);
     assert.deepEqual(items.data.map((i) => i.type), ['function_call_output']);
     assert.equal(items.data[0].call_id, call.call_id);
+
+    // An output for a call the model never made is refused, and costs nothing.
+    const w2 = await t.wallet();
+    await assert.rejects(
+      t.client.responses.create({
+        model: MOCK, tools: [weatherTool], previous_response_id: r1.id,
+        input: [{ type: 'function_call_output', call_id: 'call_nope', output: 'x' }],
+      }),
+      (e) => e.status === 400 && /call_nope/.test(e.message) && (e.param ?? e.error?.param) === 'input[0].call_id',
+    );
+    assert.equal((await t.wallet()).spent_uot, w2.spent_uot);
   });
 
   it('server-side tools run inside one response: no function_call output, two charged model calls', T, async () => {
