@@ -164,7 +164,10 @@ caf::behavior http_provider(caf::stateful_actor<provider_state>* self,
 // The built-in mock: answers in-process with OpenAI wire bytes, delivered
 // through the same head/body/done messages a real upstream produces, with
 // streams cut into events so the call path is exercised as for HTTP.
-caf::behavior mock_provider(caf::event_based_actor*) {
+// (It takes the endpoint's name only because CAF 0.17 dereferences a null
+// argument tuple when a behavior function takes no arguments: UBSan
+// reports it.)
+caf::behavior mock_provider(caf::event_based_actor*, const std::string& /*name*/) {
   return {
     [=](upstream_send& msg) {
       auto answer = adapters::mock_answer(msg.request);
@@ -192,7 +195,7 @@ caf::behavior mock_provider(caf::event_based_actor*) {
 
 caf::actor spawn_provider(caf::actor_system& sys, std::shared_ptr<const gateway_context> ctx,
                           adapters::provider_endpoint endpoint) {
-  if (endpoint.kind == "mock") return sys.spawn(mock_provider);
+  if (endpoint.kind == "mock") return sys.spawn(mock_provider, endpoint.name);
   return sys.spawn(http_provider, std::move(ctx), std::move(endpoint));
 }
 
