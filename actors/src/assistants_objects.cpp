@@ -103,6 +103,8 @@ result<json> check_response_format(const json& value) {
     const auto& js = value.value("json_schema", json());
     if (!js.is_object() || !js.contains("name") || !js["name"].is_string())
       return bad("'response_format.json_schema.name' is required", "response_format.json_schema");
+    if (js.contains("schema") && !js["schema"].is_null() && !js["schema"].is_object())
+      return bad("'response_format.json_schema.schema' must be a JSON schema object", "response_format.json_schema.schema");
     return value;
   }
   return bad("'response_format.type' must be text, json_object or json_schema", "response_format.type");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "oag/actors/sink.hpp"
 #include "oag/error.hpp"
@@ -23,6 +24,10 @@ inline void respond_json(const std::shared_ptr<response_sink>& sink, int status,
 
 inline void respond_failure(const std::shared_ptr<response_sink>& sink, const failure& f) {
   if (!sink) return;
+  // A server-side failure says why in the log; the access log only has the status.
+  if (http_status_of(f) >= 500 && f.code != errc::upstream_error && f.code != errc::upstream_timeout &&
+      f.code != errc::unavailable)
+    spdlog::warn("answering {}: {}", http_status_of(f), f.message);
   adapters::header_list extra;
   if (f.retry_after) extra.push_back({"retry-after", *f.retry_after});
   sink->respond(http_status_of(f), to_openai_error_body(f), std::move(extra));
