@@ -132,9 +132,18 @@ void assistants_route(assistants_actor* self, api_request& api) {
     case route_id::assistants_create: {
       auto a = assistants::new_assistant(api.body, crypto::time_ordered_id("asst_"), st.ctx->now());
       if (!a) return fail(api, a.error());
-      if (auto w = st.ctx->db->put(key(st, record_kind::assistant, (*a)["id"].get<std::string>()), objects::dump(*a)); !w)
-        return fail(api, w.error());
-      return ok(api, *a);
+      // Stored only once the company can call its model (as OpenAI checks it).
+      auto sink = api.sink;
+      self->request(st.tenant, std::chrono::seconds(30), model_check{(*a)["model"]})
+          .then(
+              [self, sink, a = std::move(*a)](model_ok) {
+                auto& s = self->state;
+                if (auto w = s.ctx->db->put(key(s, record_kind::assistant, a["id"].get<std::string>()), objects::dump(a)); !w)
+                  return detail::respond_failure(sink, w.error());
+                detail::respond_json(sink, 200, a);
+              },
+              [sink](caf::error& e) { detail::respond_failure(sink, from_caf_error(e)); });
+      return;
     }
     case route_id::assistants_list: {
       auto page = objects::parse_page_query(api.query);
@@ -153,8 +162,27 @@ void assistants_route(assistants_actor* self, api_request& api) {
     case route_id::assistant_get: return ok(api, *a);
     case route_id::assistant_modify: {
       if (auto r = assistants::modify_assistant(*a, api.body); !r) return fail(api, r.error());
-      if (auto w = st.ctx->db->put(k, objects::dump(*a)); !w) return fail(api, w.error());
-      return ok(api, *a);
+      if (!api.body.is_object() || !api.body.contains("model")) {
+        if (auto w = st.ctx->db->put(k, objects::dump(*a)); !w) return fail(api, w.error());
+        return ok(api, *a);
+      }
+      // A new model is checked first; the change is applied to the assistant
+      // as stored when the answer comes (another modify may have landed).
+      auto sink = api.sink;
+      self->request(st.tenant, std::chrono::seconds(30), model_check{(*a)["model"]})
+          .then(
+              [self, sink, k, id, body = api.body](model_ok) {
+                auto& s = self->state;
+                auto current = objects::get_json(*s.ctx->db, k);
+                if (!current) return detail::respond_failure(sink, current.error());
+                if (!*current) return detail::respond_failure(sink, objects::no_such("assistant", id));
+                json updated = std::move(**current);
+                if (auto r = assistants::modify_assistant(updated, body); !r) return detail::respond_failure(sink, r.error());
+                if (auto w = s.ctx->db->put(k, objects::dump(updated)); !w) return detail::respond_failure(sink, w.error());
+                detail::respond_json(sink, 200, updated);
+              },
+              [sink](caf::error& e) { detail::respond_failure(sink, from_caf_error(e)); });
+      return;
     }
     case route_id::assistant_delete: {
       storage::write_batch batch;

@@ -398,6 +398,30 @@ void start_call(tenant_actor* self, api_request& api, call_spec::operation op,
   spawn_call(self->system(), st.ctx, std::move(spec));
 }
 
+/// Whether `model` reaches a callable model, routed as a call with no
+/// content would be (a content rule may still route real calls elsewhere).
+caf::result<model_ok> check_model(tenant_actor* self, const model_check& msg) {
+  auto& st = self->state;
+  const json body = {{"model", msg.model}, {"messages", json::array()}};
+  routing::request_facts facts;
+  facts.model = msg.model;
+  facts.body = &body;
+  facts.now_utc = st.ctx->now();
+  facts.budget = {st.wallet.balance_uot, st.spend.today, st.spend.month};
+  auto decision = st.policy->decide(facts, 0);
+  std::optional<failure> first_error;
+  for (auto& target : decision.targets) {
+    auto rm = resolve_model(self, target);
+    if (rm) return model_ok{};
+    if (!first_error) first_error = rm.error();
+  }
+  if (!first_error)
+    first_error = make_failure(errc::model_not_found,
+                               "The model `" + msg.model + "` does not exist or you do not have access to it.",
+                               std::string{"model"});
+  return to_caf_error(*first_error);
+}
+
 caf::result<storage::wallet_record> settle(tenant_actor* self, settle_call& msg) {
   auto& st = self->state;
   auto it = st.reservations.find(msg.call_id);
@@ -807,6 +831,7 @@ caf::behavior tenant_behavior(tenant_actor* self, std::shared_ptr<const gateway_
       for (auto& [name, p] : self->state.providers) self->send(p.handle.actor, msg);
     },
     [=](settle_call& msg) { return settle(self, msg); },
+    [=](const model_check& msg) { return check_model(self, msg); },
     [=](const release_call& msg) { return release(self, msg); },
   };
 }

@@ -1843,7 +1843,14 @@ describe('errors', () => {
       assert.ok(e instanceof APIError && [400, 404].includes(e.status), `create refused with 400/404: ${e}`);
       assert.match(e.message, /model/i);
     }
+    assert.equal(assistant, null, 'OAG checks the model when the assistant is created');
     const a = assistant ?? (await echoAssistant(t));
+    // Modifying to a model that does not exist is refused and changes nothing.
+    await assert.rejects(t.client.beta.assistants.update(a.id, { model: 'nosuch/model-y', name: 'renamed' }),
+      (e) => e instanceof APIError && e.status === 404 && /model/i.test(e.message));
+    const kept = await t.client.beta.assistants.retrieve(a.id);
+    assert.equal(kept.model, a.model);
+    assert.equal(kept.name, a.name);
     const th = await t.client.beta.threads.create({ messages: [{ role: 'user', content: 'anyone there?' }] });
     const body = { assistant_id: a.id, ...(assistant ? {} : { model: 'nosuch/model-x' }) };
     let run = null;

@@ -288,6 +288,16 @@ struct tool_result {
   int http_status = 0;      ///< 0 when no HTTP answer came
 };
 
+/// Asks the tenant whether a model name can be called by the company (as
+/// routed: aliases and routing rules included). Replies `model_ok` or the
+/// 404 a call would get.
+struct model_check {
+  std::string model;
+};
+
+/// The model can be called.
+struct model_ok {};
+
 /// A run object in a reply. (A bare nlohmann::json cannot travel in a CAF
 /// message: CAF brace-initialises its copy, which nlohmann reads as a
 /// one-element array.)
@@ -347,3 +357,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::tool_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_control)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_settled)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_check)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_ok)
