@@ -1,7 +1,9 @@
 #pragma once
-// The 400 errors request validators give, in OpenAI's wording, shared by
-// every validator of the adapters library (chat, embeddings, Responses).
+// The field checks and 400 errors request validators give, in OpenAI's
+// wording, shared by every validator of the adapters library (chat,
+// embeddings, Responses).
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -48,6 +50,58 @@ inline failure missing(const std::string& param) {
 /// "base[i]".
 inline std::string index_path(std::string_view base, std::size_t i) {
   return std::string(base) + "[" + std::to_string(i) + "]";
+}
+
+/// The member `key`, or nullptr when `obj` is no object, the key is absent
+/// or its value is null (OpenAI's optional parameters are nullable).
+inline const nlohmann::json* get(const nlohmann::json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+inline bool one_of(const std::string& s, std::initializer_list<std::string_view> options) {
+  for (auto o : options)
+    if (s == o) return true;
+  return false;
+}
+
+/// ^[a-zA-Z0-9_-]{1,64}$, OpenAI's rule for function and schema names.
+inline bool valid_name(const std::string& s) noexcept {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// A string member or absent (required: present; non_empty: not "").
+inline result<void> check_string(const nlohmann::json& obj, const char* key, const std::string& path,
+                                 bool required = false, bool non_empty = false) {
+  const nlohmann::json* v = get(obj, key);
+  if (!v) return required ? result<void>(missing(path)) : result<void>();
+  if (!v->is_string()) return wrong_type(path, *v, "a string");
+  if (non_empty && v->get_ref<const std::string&>().empty()) return bad_value(path, "must not be empty.");
+  return {};
+}
+
+/// A boolean member or absent.
+inline result<void> check_bool(const nlohmann::json& obj, const char* key, const std::string& path) {
+  const nlohmann::json* v = get(obj, key);
+  if (v && !v->is_boolean()) return wrong_type(path, *v, "a boolean");
+  return {};
+}
+
+/// An object member or absent (required: present).
+inline result<void> check_object(const nlohmann::json& obj, const char* key, const std::string& path,
+                                 bool required = false) {
+  const nlohmann::json* v = get(obj, key);
+  if (!v) return required ? result<void>(missing(path)) : result<void>();
+  if (!v->is_object()) return wrong_type(path, *v, "an object");
+  return {};
 }
 
 } // namespace oag::adapters::param_errors

@@ -17,14 +17,7 @@ using wire::dump;
 // ---------------------------------------------------------------------------
 // Small JSON helpers
 
-/// The member `key`, or nullptr when `obj` is no object, the key is absent
-/// or its value is null (OpenAI treats an explicit null as absent).
-const json* get(const json& obj, std::string_view key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
+using param_errors::get;
 
 std::optional<std::string> get_string(const json& obj, std::string_view key) {
   const json* v = get(obj, key);
@@ -57,11 +50,7 @@ std::optional<std::int64_t> count_of(const json* v) {
   return std::nullopt;
 }
 
-bool one_of(const std::string& s, std::initializer_list<std::string_view> options) {
-  for (auto o : options)
-    if (s == o) return true;
-  return false;
-}
+using param_errors::one_of;
 
 /// Characters (UTF-8 code points) of a string.
 std::size_t char_count(const std::string& s) {
@@ -71,16 +60,7 @@ std::size_t char_count(const std::string& s) {
   return n;
 }
 
-/// OpenAI's function name rule: ^[a-zA-Z0-9_-]{1,64}$.
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+using param_errors::valid_name;
 
 std::string at(std::string_view path, std::size_t i) {
   return std::string(path) + "[" + std::to_string(i) + "]";
@@ -106,30 +86,9 @@ failure internal_failure() {
   } while (0)
 
 /// `key` of `obj` must be absent, null or a string (non-empty if asked).
-result<void> check_string(const json& obj, const char* key, const std::string& path,
-                          bool required = false, bool non_empty = false) {
-  const json* v = get(obj, key);
-  if (!v) {
-    if (required) return missing(path);
-    return {};
-  }
-  if (!v->is_string()) return wrong_type(path, *v, "a string");
-  if (non_empty && v->get_ref<const std::string&>().empty())
-    return bad_value(path, "must not be empty.");
-  return {};
-}
-
-result<void> check_bool(const json& obj, const char* key, const std::string& path) {
-  const json* v = get(obj, key);
-  if (v && !v->is_boolean()) return wrong_type(path, *v, "a boolean");
-  return {};
-}
-
-result<void> check_object(const json& obj, const char* key, const std::string& path) {
-  const json* v = get(obj, key);
-  if (v && !v->is_object()) return wrong_type(path, *v, "an object");
-  return {};
-}
+using param_errors::check_bool;
+using param_errors::check_object;
+using param_errors::check_string;
 
 /// A number in [lo, hi] or absent.
 result<std::optional<double>> number_in(const json& obj, const char* key, double lo, double hi) {

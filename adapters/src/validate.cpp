@@ -25,50 +25,13 @@ using param_errors::wrong_type;
 using param_errors::bad_value;
 using param_errors::missing;
 
-std::string index_path(const std::string& base, std::size_t i) {
-  return base + "[" + std::to_string(i) + "]";
-}
-
-bool one_of(const std::string& s, std::initializer_list<std::string_view> options) {
-  for (auto o : options)
-    if (s == o) return true;
-  return false;
-}
-
-/// ^[a-zA-Z0-9_-]{1,64}$, the rule for function and schema names.
-bool valid_name(const std::string& s) noexcept {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/// The member `key` of `obj`, treating JSON null as absent (OpenAI's
-/// optional parameters are nullable).
-const json* get(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-result<void> check_string(const json& obj, const char* key, const std::string& path,
-                          bool required = false, bool non_empty = false) {
-  const json* v = get(obj, key);
-  if (!v) return required ? result<void>(missing(path)) : result<void>();
-  if (!v->is_string()) return wrong_type(path, *v, "a string");
-  if (non_empty && v->get_ref<const std::string&>().empty())
-    return bad_value(path, "must not be empty.");
-  return {};
-}
-
-result<void> check_bool(const json& obj, const char* key, const std::string& path) {
-  const json* v = get(obj, key);
-  if (v && !v->is_boolean()) return wrong_type(path, *v, "a boolean");
-  return {};
-}
+using param_errors::check_bool;
+using param_errors::check_object;
+using param_errors::check_string;
+using param_errors::get;
+using param_errors::index_path;
+using param_errors::one_of;
+using param_errors::valid_name;
 
 std::string format_bound(double d) {
   if (d == static_cast<double>(static_cast<std::int64_t>(d)))
@@ -105,13 +68,6 @@ result<void> check_int(const json& obj, const char* key, std::int64_t lo, std::i
   return {};
 }
 
-result<void> check_object(const json& obj, const char* key, const std::string& path,
-                          bool required = false) {
-  const json* v = get(obj, key);
-  if (!v) return required ? result<void>(missing(path)) : result<void>();
-  if (!v->is_object()) return wrong_type(path, *v, "an object");
-  return {};
-}
 
 #define OAG_TRY(expr)              \
   do {                             \
