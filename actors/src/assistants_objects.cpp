@@ -11,15 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-failure bad(std::string message, std::string param) {
-  return make_failure(errc::invalid_request, std::move(message), std::move(param));
-}
-
-bool valid_function_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
+const auto& bad = objects::bad_request;
 
 /// Copies the optional scalar fields shared by assistants and runs.
 result<void> sampling_fields(json& obj, const json& body) {
@@ -72,7 +64,7 @@ result<json> check_tools(const json& tools, const std::string& param) {
     if (!t.contains("function") || !t["function"].is_object())
       return bad("'" + p + ".function' is required for function tools", p + ".function");
     const auto& fn = t["function"];
-    if (!fn.contains("name") || !fn["name"].is_string() || !valid_function_name(fn["name"]))
+    if (!fn.contains("name") || !fn["name"].is_string() || !objects::is_name(fn["name"], 64))
       return bad("'" + p + ".function.name' must be 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-'",
                  p + ".function.name");
     if (!names.insert(fn["name"].get<std::string>()).second)

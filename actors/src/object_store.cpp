@@ -7,19 +7,18 @@ namespace oag::actors::objects {
 
 using nlohmann::json;
 
-namespace {
-
-failure bad(std::string message, std::string param) {
-  return make_failure(errc::invalid_request, std::move(message), std::move(param));
-}
-
-bool valid_cursor(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
+bool is_name(const std::string& s, std::size_t max) {
+  return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 
+failure bad_request(std::string message, std::string param) {
+  return make_failure(errc::invalid_request, std::move(message), std::move(param));
+}
+
+namespace {
+const auto& bad = bad_request;
 } // namespace
 
 result<page_query> parse_page_query(const std::map<std::string, std::string>& query) {
@@ -39,7 +38,7 @@ result<page_query> parse_page_query(const std::map<std::string, std::string>& qu
                             {"before", &out.before}}) {
     auto it = query.find(name);
     if (it == query.end()) continue;
-    if (!valid_cursor(it->second)) return bad(std::string{"'"} + name + "' must be an object id", name);
+    if (!is_name(it->second, 128)) return bad(std::string{"'"} + name + "' must be an object id", name);
     *slot = it->second;
   }
   return out;

@@ -64,6 +64,13 @@ result<std::optional<std::int64_t>> integer_field(const nlohmann::json& body, co
 /// unknown parameters; silently ignoring one hides client bugs).
 result<void> only_fields(const nlohmann::json& body, std::initializer_list<const char*> allowed);
 
+/// 1 to `max` characters of a-z, A-Z, 0-9, '_' and '-': the rule for
+/// object ids, function, tool and secret names.
+bool is_name(const std::string& s, std::size_t max);
+
+/// A 400 naming `param`.
+failure bad_request(std::string message, std::string param);
+
 /// 404 in OpenAI's words for an unknown object id.
 failure no_such(const std::string& what, const std::string& id);
 

@@ -16,15 +16,7 @@ using storage::record_kind;
 
 namespace {
 
-failure bad(std::string message, std::string param) {
-  return make_failure(errc::invalid_request, std::move(message), std::move(param));
-}
-
-bool valid_name(const std::string& name, std::size_t max) {
-  return !name.empty() && name.size() <= max && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
+const auto& bad = objects::bad_request;
 
 /// Replaces each `{{secret:NAME}}` in `value`; fails naming a missing secret.
 result<std::string> resolve_refs(const std::string& value,
@@ -39,7 +31,7 @@ result<std::string> resolve_refs(const std::string& value,
     if (end == std::string::npos) return bad("an unterminated {{secret:...}} reference", "endpoint.headers");
     out.append(value, pos, start - pos);
     std::string name = value.substr(start + open.size(), end - start - open.size());
-    if (!valid_name(name, 64))
+    if (!objects::is_name(name, 64))
       return bad("secret names in {{secret:NAME}} are 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-'",
                  "endpoint.headers");
     auto v = secret(name);
@@ -59,7 +51,7 @@ result<json> check_tool(const json& body, const std::optional<json>& existing) {
   if (body.contains("name") || !existing) {
     auto name = objects::string_field(body, "name", 64);
     if (!name) return name.error();
-    if (!*name || !valid_name(**name, 64))
+    if (!*name || !objects::is_name(**name, 64))
       return bad("'name' is required: 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-'", "name");
     t["name"] = **name;
   }
@@ -172,7 +164,7 @@ void secrets_route(const gateway_context& ctx, const std::string& company_id, ap
     return ok(api, {{"object", "list"}, {"data", data}});
   }
   const std::string& name = api.params.at(0);
-  if (!valid_name(name, 64))
+  if (!objects::is_name(name, 64))
     return fail(api, bad("secret names are 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-'", "name"));
   const auto k = storage::tenant_key(company_id, record_kind::secret, name);
   if (api.route == route_id::secret_delete) {
