@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "agents_actor.hpp"
 #include "assistants_objects.hpp"
 #include "object_store.hpp"
 #include "oag/storage/crypto.hpp"
@@ -71,6 +72,9 @@ struct assistants_state {
   std::unordered_map<std::string, caf::actor> live;       // run id -> run actor
   std::unordered_map<std::string, std::string> active;    // thread id -> unfinished run id
   parked_runs parked;                                     // waiting for tool outputs
+  std::unordered_map<std::string, std::string> awaiting;  // run id -> thread id: parked on an approval
+  std::set<std::string> early_decisions;                  // decided while the run was still parking
+  caf::actor agents;                                      // the company's agents actor
   responses::responses_state responses;
   std::optional<std::int64_t> sweep_at; // when the pending expiry timer fires
   static inline const char* name = "oag.assistants";
@@ -344,7 +348,9 @@ void launch(assistants_actor* self, json run, json state, bool fresh, std::optio
   l.sink = std::move(sink);
   l.tenant = st.tenant;
   l.parent = caf::actor_cast<caf::actor>(self);
+  l.agents = st.agents;
   st.parked.erase(rid);
+  st.awaiting.erase(rid);
   st.active[tid] = rid;
   st.live[rid] = spawn_run(self->system(), st.ctx, std::move(l));
 }
@@ -357,9 +363,19 @@ void create_run(assistants_actor* self, api_request& api, const json& thread, st
   if (!body.is_object()) return fail(api, make_failure(errc::invalid_request, "The body must be a JSON object.", "body"));
   auto id = objects::string_field(body, "assistant_id", 128);
   if (!id) return fail(api, id.error());
-  if (!*id) return fail(api, make_failure(errc::invalid_request, "'assistant_id' is required", "assistant_id"));
-  auto assistant = load_or_404(self, api, key(st, record_kind::assistant, **id), "assistant", **id);
-  if (!assistant) return;
+  std::optional<json> assistant;
+  if (!*id && api.inline_persona) {
+    // An internal caller's run without an assistant: the body's model,
+    // instructions and tools are the persona (new_run reads them as overrides).
+    auto model = objects::string_field(body, "model", 256);
+    if (!model) return fail(api, model.error());
+    if (!*model || (*model)->empty()) return fail(api, make_failure(errc::invalid_request, "'model' is required", "model"));
+    assistant = json{{"id", "asst_inline"}, {"model", **model}, {"instructions", ""}, {"tools", json::array()}};
+  } else {
+    if (!*id) return fail(api, make_failure(errc::invalid_request, "'assistant_id' is required", "assistant_id"));
+    assistant = load_or_404(self, api, key(st, record_kind::assistant, **id), "assistant", **id);
+    if (!assistant) return;
+  }
   if (body.contains("stream") && !body["stream"].is_null() && !body["stream"].is_boolean())
     return fail(api, make_failure(errc::invalid_request, "'stream' must be a boolean", "stream"));
   const bool stream = body.value("stream", json(false)) == true;
@@ -429,7 +445,7 @@ void runs_route(assistants_actor* self, api_request& api) {
   auto& st = self->state;
   if (api.route == route_id::thread_and_run_create) {
     if (!api.body.is_object()) return fail(api, make_failure(errc::invalid_request, "The body must be a JSON object.", "body"));
-    if (!api.body.contains("assistant_id"))
+    if (!api.body.contains("assistant_id") && !api.inline_persona)
       return fail(api, make_failure(errc::invalid_request, "'assistant_id' is required", "assistant_id"));
     storage::write_batch batch;
     auto thread = make_thread(st, api.body.value("thread", json()), batch, "thread_");
@@ -510,6 +526,7 @@ void runs_route(assistants_actor* self, api_request& api) {
       batch.del(key(st, record_kind::active_run, tid));
       if (!write(self, api, batch)) return;
       st.parked.erase(rid);
+      st.awaiting.erase(rid);
       st.active.erase(tid);
       return ok(api, *run);
     }
@@ -556,6 +573,49 @@ void runs_route(assistants_actor* self, api_request& api) {
   }
 }
 
+// -- agent runs ------------------------------------------------------------------------
+
+/// Starts a run an agents actor wrote (a firing), unless it runs already.
+void adopt(assistants_actor* self, adopt_run& msg) {
+  auto& st = self->state;
+  if (st.live.count(msg.run_id)) return;
+  auto run = objects::get_json(*st.ctx->db, run_key(st, msg.thread_id, msg.run_id));
+  auto state = objects::get_json(*st.ctx->db, key(st, record_kind::run_state, msg.run_id));
+  if (!run || !*run || !state || !*state) return; // finished already (or not written): nothing to start
+  if (auto a = st.active.find(msg.thread_id); a != st.active.end() && a->second != msg.run_id) {
+    // Another run took the thread in between: this one cannot run there.
+    json r = **run;
+    r["status"] = "failed";
+    r["failed_at"] = st.ctx->now();
+    r["last_error"] = {{"code", "server_error"}, {"message", "the thread had another active run"}};
+    storage::write_batch batch;
+    batch.put(run_key(st, msg.thread_id, msg.run_id), objects::dump(r));
+    batch.del(key(st, record_kind::run_state, msg.run_id));
+    (void)st.ctx->db->write(batch);
+    self->send(st.agents, run_settled{msg.thread_id, msg.run_id, "failed", 0,
+                                      (**state).value("agent", json::object()).value("agent_run_id", std::string{}), 0});
+    if (msg.sink) detail::respond_failure(msg.sink, make_failure(errc::invalid_request, "the thread has an active run"));
+    return;
+  }
+  launch(self, std::move(**run), std::move(**state), msg.sink != nullptr, std::nullopt, std::move(msg.sink));
+}
+
+/// A run parked on approvals whose decision came: it goes on (the run reads
+/// the decisions from the approval records).
+void resume_approved(assistants_actor* self, const std::string& run_id) {
+  auto& st = self->state;
+  auto it = st.awaiting.find(run_id);
+  if (it == st.awaiting.end()) return;
+  const std::string tid = it->second;
+  auto run = objects::get_json(*st.ctx->db, run_key(st, tid, run_id));
+  auto state = objects::get_json(*st.ctx->db, key(st, record_kind::run_state, run_id));
+  if (!run || !*run || !state || !*state) {
+    st.awaiting.erase(it);
+    return;
+  }
+  launch(self, std::move(**run), std::move(**state), false, std::nullopt, nullptr);
+}
+
 // -- restore and expiry ------------------------------------------------------------------
 
 void restore(assistants_actor* self) {
@@ -574,6 +634,10 @@ void restore(assistants_actor* self) {
                                   if (entry && entry->status == "requires_action") {
                                     st.active[tid] = entry->run_id;
                                     st.parked.put(entry->run_id, {tid, entry->expires_at});
+                                  } else if (entry && entry->status == "awaiting_approval") {
+                                    // Parked on a human: the agents actor resends decisions.
+                                    st.active[tid] = entry->run_id;
+                                    st.awaiting[entry->run_id] = tid;
                                   } else {
                                     unfinished.emplace_back(std::move(tid), entry ? entry->run_id : std::string{v});
                                   }
@@ -627,12 +691,16 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
   st.ctx = std::move(ctx);
   st.company_id = std::move(company_id);
   st.tenant = std::move(tenant);
+  // The agents actor first: restored runs of agents talk to it.
+  st.agents = spawn_agents(self->system(), st.ctx, st.company_id, st.tenant, caf::actor_cast<caf::actor>(self));
+  self->link_to(st.agents);
   restore(self);
   arm_sweep(self);
   return {
     [=](tenant_request& req) {
       auto& api = req.api;
       const auto r = api.route;
+      if (is_agents_route(r)) return self->send(self->state.agents, std::move(req));
       if (r >= route_id::assistants_create && r <= route_id::assistant_delete) return assistants_route(self, api);
       if ((r >= route_id::threads_create && r <= route_id::thread_delete) ||
           (r >= route_id::messages_create && r <= route_id::message_delete))
@@ -649,7 +717,11 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
     [=](const run_settled& msg) {
       auto& st = self->state;
       st.live.erase(msg.run_id);
-      if (msg.status == "requires_action") {
+      if (!msg.agent_run_id.empty()) self->send(st.agents, msg);
+      if (msg.status == "awaiting_approval") {
+        st.awaiting[msg.run_id] = msg.thread_id;
+        if (st.early_decisions.erase(msg.run_id)) resume_approved(self, msg.run_id);
+      } else if (msg.status == "requires_action") {
         st.parked.put(msg.run_id, {msg.thread_id, msg.expires_at});
         arm_sweep(self);
       } else if (auto a = st.active.find(msg.thread_id); a != st.active.end() && a->second == msg.run_id) {
@@ -663,6 +735,28 @@ caf::behavior assistants_behavior(assistants_actor* self, std::shared_ptr<const 
       arm_sweep(self);
     },
     [=](const cancel_exchanges&) {},
+    [=](adopt_run& msg) { adopt(self, msg); },
+    [=](const approval_decided& msg) {
+      auto& st = self->state;
+      if (st.live.count(msg.run_id)) {
+        st.early_decisions.insert(msg.run_id); // still parking: resumed when it has settled
+        return;
+      }
+      if (st.awaiting.count(msg.run_id)) return resume_approved(self, msg.run_id);
+      // The run is not waiting (cancelled, or the decision was consumed already).
+      auto run = objects::get_json(*st.ctx->db, run_key(st, msg.thread_id, msg.run_id));
+      if (run && (!*run || assistants::is_terminal((**run).value("status", std::string{}))))
+      {
+        storage::write_batch batch;
+        batch.del(key(st, record_kind::approval_pending, msg.approval_id));
+        (void)st.ctx->db->write(batch);
+      }
+    },
+    [=](const clock_changed& msg) {
+      self->send(self->state.agents, msg);
+      sweep_expired(self);
+      arm_sweep(self);
+    },
   };
 }
 

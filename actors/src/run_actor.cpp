@@ -18,7 +18,9 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "agents_objects.hpp"
 #include "object_store.hpp"
+#include "oag/actors/triggers.hpp"
 #include "oag/adapters/validate.hpp"
 #include "oag/storage/crypto.hpp"
 #include "oag/storage/keys.hpp"
@@ -120,17 +122,20 @@ void end_events(run_actor* self) {
 }
 
 /// Writes the run, its engine state and any other objects in one batch.
-bool persist(run_actor* self, std::initializer_list<const json*> others = {}, bool finished = false) {
+bool persist(run_actor* self, std::initializer_list<const json*> others = {}, bool finished = false,
+             storage::write_batch batch = {}) {
   auto& st = self->state;
-  storage::write_batch batch;
   batch.put(run_key(st), objects::dump(st.run));
   if (finished) {
     batch.del(state_key(st));
     batch.del(storage::tenant_key(st.company_id, record_kind::active_run, st.thread_id));
   } else {
     batch.put(state_key(st), objects::dump(st.state));
+    // A run parked on a human says in_progress; its index entry says why.
+    const std::string index_status = st.state.contains("awaiting_approvals") ? "awaiting_approval"
+                                                                               : st.run["status"].get<std::string>();
     batch.put(storage::tenant_key(st.company_id, record_kind::active_run, st.thread_id),
-              runs::encode_active_run(st.run_id, st.run["status"], st.run.value("expires_at", std::int64_t{0})));
+              runs::encode_active_run(st.run_id, index_status, st.run.value("expires_at", std::int64_t{0})));
   }
   for (const json* o : others) {
     if (!o || o->is_null()) continue;
@@ -146,12 +151,19 @@ bool persist(run_actor* self, std::initializer_list<const json*> others = {}, bo
   return true;
 }
 
-void quit_settled(run_actor* self) {
+/// The agent run this run serves, if any (empty for plain Assistants runs).
+std::string agent_run_id(const run_state& st) {
+  const auto& a = st.state["agent"];
+  return a.is_object() ? a.value("agent_run_id", std::string{}) : std::string{};
+}
+
+void quit_settled(run_actor* self, std::optional<std::string> parked_as = std::nullopt) {
   auto& st = self->state;
   st.finished = true;
   *st.settled_flag = true;
-  self->send(st.launch.parent, run_settled{st.thread_id, st.run_id, st.run["status"].get<std::string>(),
-                                           st.run.value("expires_at", std::int64_t{0})});
+  self->send(st.launch.parent, run_settled{st.thread_id, st.run_id, parked_as ? *parked_as : st.run["status"].get<std::string>(),
+                                           st.run.value("expires_at", std::int64_t{0}), agent_run_id(st),
+                                           st.state.value("cost_uot", std::int64_t{0})});
   self->quit();
 }
 
@@ -268,7 +280,14 @@ void start_turn_call(run_actor* self, json body) {
 
 void next_turn(run_actor* self) {
   auto& st = self->state;
-  const int max_steps = st.settings.run_max_steps.value_or(st.ctx->settings.run_max_steps);
+  int max_steps = st.settings.run_max_steps.value_or(st.ctx->settings.run_max_steps);
+  const json& agent = st.state["agent"];
+  if (agent.is_object() && agent["max_steps"].is_number_integer()) max_steps = agent["max_steps"].get<int>();
+  if (agent.is_object() && agent["budget_uot"].is_number_integer()) {
+    const auto spent = st.state.value("cost_uot", std::int64_t{0}) + st.state.value("children_cost_uot", std::int64_t{0});
+    if (spent >= agent["budget_uot"].get<std::int64_t>())
+      return finish_run(self, "incomplete", nullptr, {{"reason", "max_budget"}});
+  }
   if (st.state.value("steps_used", 0) >= max_steps)
     return finish_run(self, "failed",
                       error_obj("server_error", "the run reached its limit of " + std::to_string(max_steps) +
@@ -459,19 +478,142 @@ void tools_settled(run_actor* self) {
   quit_settled(self);
 }
 
+/// Built-in tools of agent runs, served by the agents actor.
+bool is_builtin(const run_state& st, const std::string& name) {
+  return st.state["agent"].is_object() && (name == "publish" || name == "delegate");
+}
+
+/// The agent's approval rule for a tool, when the run serves an agent that gates it.
+std::optional<triggers::approval_rule> gate_of(const run_state& st, const std::string& tool) {
+  const json& agent = st.state["agent"];
+  if (!agent.is_object()) return std::nullopt;
+  return agents::approval_rule_for(json{{"approval", agent.value("approval", json::object())}}, tool);
+}
+
+json new_approval(const run_state& st, const json& call) {
+  const json& agent = st.state["agent"];
+  const auto t = now(st);
+  const auto& policy = agent.value("approval", json::object());
+  return {{"id", crypto::time_ordered_id("apr_")},
+          {"object", "approval"},
+          {"status", "pending"},
+          {"created_at", t},
+          {"expires_at", t + agents::approval_ttl(json{{"approval", policy}})},
+          {"agent_id", agent.value("agent_id", std::string{})},
+          {"agent_name", agent.value("name", std::string{})},
+          {"agent_run_id", agent.value("agent_run_id", std::string{})},
+          {"thread_id", st.thread_id},
+          {"run_id", st.run_id},
+          {"tool_call_id", call["id"]},
+          {"tool", call["name"]},
+          {"arguments", call["arguments"]},
+          {"telegram", policy.value("telegram", true)},
+          {"decided_at", nullptr},
+          {"decided_by", nullptr},
+          {"reason", nullptr},
+          {"telegram_messages", json::array()}};
+}
+
+/// Runs the turn's server-side calls. Calls the agent's approval policy
+/// gates are decided first: while any waits for a human, the run parks
+/// (approval records written with its state, no actor kept); a rejected or
+/// expired call gets the refusal as its result.
 void run_server_tools(run_actor* self) {
   auto& st = self->state;
-  st.tools_outstanding = 0;
+  json opened = json::array();
+  bool waiting = false;
+  storage::write_batch consumed; // decisions the run takes up now
   for (auto& c : st.state["pending_calls"]) {
-    if (!c.value("server", false) || st.state["outputs"].contains(c["id"].get<std::string>())) continue;
-    auto tool = st.registered.find(c["name"].get<std::string>());
+    if (!c.value("server", false)) continue;
+    const std::string id = c["id"];
+    if (st.state["outputs"].contains(id) || c.value("started", false) || c.value("approved", false)) continue;
+    if (c.contains("approval_id")) {
+      const std::string aid = c["approval_id"];
+      auto a = objects::get_json(*st.ctx->db, storage::tenant_key(st.company_id, record_kind::approval, aid));
+      if (!a || !*a) {
+        st.state["outputs"][id] = "error: the approval of this call is lost";
+        continue;
+      }
+      const std::string status = (**a)["status"];
+      if (status == "pending") {
+        waiting = true;
+        continue;
+      }
+      consumed.del(storage::tenant_key(st.company_id, record_kind::approval_pending, aid));
+      c["oag"] = {{"approval_id", aid}, {"approval", status}, {"decided_by", (**a)["decided_by"]}};
+      if (status == "approved") {
+        c["approved"] = true;
+        continue;
+      }
+      std::string why = "rejected: a human did not approve this call (" + status;
+      if ((**a)["decided_by"].is_string()) why += " by " + (**a)["decided_by"].get<std::string>();
+      why += ")";
+      if ((**a)["reason"].is_string()) why += ": " + (**a)["reason"].get<std::string>();
+      st.state["outputs"][id] = why;
+      continue;
+    }
+    auto rule = gate_of(st, c["name"]);
+    if (!rule) continue;
+    auto args = json::parse(c["arguments"].get<std::string>(), nullptr, false);
+    if (!triggers::needs_approval(*rule, args.is_discarded() ? json(c["arguments"]) : args)) continue;
+    json approval = new_approval(st, c);
+    c["approval_id"] = approval["id"];
+    opened.push_back(std::move(approval));
+    waiting = true;
+  }
+  if (waiting) {
+    storage::write_batch batch = std::move(consumed);
+    for (auto& a : opened) {
+      batch.put(storage::tenant_key(st.company_id, record_kind::approval, a["id"].get<std::string>()), objects::dump(a));
+      batch.put(storage::tenant_key(st.company_id, record_kind::approval_pending, a["id"].get<std::string>()), "");
+    }
+    st.state["awaiting_approvals"] = true;
+    if (!persist(self, {st.tool_step ? &*st.tool_step : nullptr}, false, std::move(batch)))
+      return finish_run(self, "failed", error_obj("server_error", "the run's state could not be stored"));
+    if (!opened.empty()) {
+      std::vector<json> list(opened.begin(), opened.end());
+      self->send(st.launch.agents, approvals_opened{std::move(list)});
+      for (auto& a : opened) emit(self, "oag.approval.requested", a);
+    }
+    end_events(self);
+    return quit_settled(self, std::string{"awaiting_approval"});
+  }
+  st.state.erase("awaiting_approvals");
+  // A call with effects is marked started (durably) before it goes out: a
+  // restart then reports it interrupted instead of repeating it. Built-ins
+  // are idempotent by call id and are simply asked again.
+  std::vector<json*> to_run;
+  for (auto& c : st.state["pending_calls"]) {
+    if (!c.value("server", false) || st.state["outputs"].contains(c["id"].get<std::string>()) || c.value("started", false))
+      continue;
+    if (!is_builtin(st, c["name"])) c["started"] = true;
+    to_run.push_back(&c);
+  }
+  persist(self, {}, false, std::move(consumed));
+  st.tools_outstanding = 0;
+  const auto me = caf::actor_cast<caf::actor>(self);
+  for (json* cp : to_run) {
+    json& c = *cp;
+    const std::string name = c["name"], id = c["id"], args = c["arguments"];
+    if (is_builtin(st, name)) {
+      ++st.tools_outstanding;
+      if (name == "publish") self->send(st.launch.agents, publish_request{agent_run_id(st), id, st.seq, args, me});
+      else
+        self->send(st.launch.agents,
+                   delegate_request{agent_run_id(st), st.run_id, id, st.seq, args,
+                                    st.state.value("cost_uot", std::int64_t{0}) +
+                                        st.state.value("children_cost_uot", std::int64_t{0}),
+                                    me});
+      continue;
+    }
+    auto tool = st.registered.find(name);
     if (tool == st.registered.end()) {
-      st.state["outputs"][c["id"].get<std::string>()] = "error: the tool is no longer registered";
+      st.state["outputs"][id] = "error: the tool is no longer registered";
       continue;
     }
     ++st.tools_outstanding;
-    st.tool_actors.push_back(runs::spawn_tool_call(self->system(), st.ctx, st.company_id, tool->second, c["id"], c["arguments"],
-                          st.settings.tool_network_allowlist, st.seq, caf::actor_cast<caf::actor>(self)));
+    st.tool_actors.push_back(runs::spawn_tool_call(self->system(), st.ctx, st.company_id, tool->second, id, args,
+                                                   st.settings.tool_network_allowlist, st.seq, me));
   }
   if (st.tools_outstanding == 0) tools_settled(self);
 }
@@ -480,9 +622,15 @@ void on_tool_result(run_actor* self, tool_result& r) {
   auto& st = self->state;
   if (st.finished || r.turn != st.seq || st.tools_outstanding == 0) return;
   st.state["outputs"][r.tool_call_id] = r.output;
+  if (r.cost_uot > 0)
+    st.state["children_cost_uot"] = st.state.value("children_cost_uot", std::int64_t{0}) + r.cost_uot;
   for (auto& c : st.state["pending_calls"])
-    if (c["id"] == r.tool_call_id)
-      c["oag"] = {{"server_side", true}, {"ok", r.ok}, {"duration_ms", r.duration_ms}, {"http_status", r.http_status}};
+    if (c["id"] == r.tool_call_id) {
+      json o = c.value("oag", json::object());
+      o.update({{"server_side", true}, {"ok", r.ok}, {"duration_ms", r.duration_ms}, {"http_status", r.http_status}});
+      if (r.cost_uot > 0) o["children_cost_ot"] = money::format_ot(r.cost_uot);
+      c["oag"] = o;
+    }
   persist(self);
   if (--st.tools_outstanding == 0) {
     st.tool_actors.clear();
@@ -566,7 +714,7 @@ void on_model_end(run_actor* self, std::optional<json> error) {
   for (auto& c : st.acc.tool_calls) {
     std::string id = c.id.empty() ? "call_" + st.run_id.substr(4, 12) + std::to_string(n) : c.id;
     ++n;
-    bool server = offered.count(c.name) && st.registered.count(c.name);
+    bool server = offered.count(c.name) && (st.registered.count(c.name) || is_builtin(st, c.name));
     pending.push_back({{"id", id}, {"name", c.name}, {"arguments", c.arguments}, {"server", server}});
   }
   st.state["pending_calls"] = pending;
@@ -625,27 +773,35 @@ void begin(run_actor* self) {
   }
   st.state["open"].erase("message_id");
   st.state["open"].erase("msg_step_id");
-  // Tool outputs: submitted by the client, or server-side calls a restart cut.
+  // Tool outputs: submitted by the client, or server-side calls a restart
+  // cut (those that had started are not repeated; those not yet started,
+  // approved ones and built-ins are run now).
+  bool server_left = false;
   if (!st.state["pending_calls"].empty()) {
     if (st.state.contains("submitted_outputs"))
       for (auto& o : st.state["submitted_outputs"]) st.state["outputs"][o["tool_call_id"].get<std::string>()] = o["output"];
     for (auto& c : st.state["pending_calls"]) {
       const std::string id = c["id"];
-      if (st.state["outputs"].contains(id)) continue;
-      if (c.value("server", false))
+      if (st.state["outputs"].contains(id) || !c.value("server", false)) continue;
+      if (c.value("started", false))
         st.state["outputs"][id] = "error: this tool call was interrupted by a restart of OAG and is not repeated";
+      else
+        server_left = true;
     }
-    bool all = true;
-    for (auto& c : st.state["pending_calls"])
-      if (!st.state["outputs"].contains(c["id"].get<std::string>())) all = false;
-    if (!all) return tools_settled(self); // still waiting for the client
-    complete_tool_step(self);
+    if (!server_left) {
+      bool all = true;
+      for (auto& c : st.state["pending_calls"])
+        if (!st.state["outputs"].contains(c["id"].get<std::string>())) all = false;
+      if (!all) return tools_settled(self); // still waiting for the client
+      complete_tool_step(self);
+    }
   }
   emit(self, "thread.run.queued", st.run);
   st.run["status"] = "in_progress";
   if (st.run["started_at"].is_null()) st.run["started_at"] = now(st);
   if (!persist(self)) return finish_run(self, "failed", error_obj("server_error", "the run's state could not be stored"));
   emit(self, "thread.run.in_progress", st.run);
+  if (server_left) return run_server_tools(self);
   next_turn(self);
 }
 
@@ -669,8 +825,8 @@ caf::behavior run_behavior(run_actor* self, std::shared_ptr<const gateway_contex
   // The functor runs after the state is gone, so it keeps its own copies.
   st.settled_flag = std::make_shared<bool>(false);
   self->attach_functor([flag = st.settled_flag, parent = st.launch.parent, tid = st.thread_id,
-                        rid = st.run_id](const caf::error&) {
-    if (!*flag && parent) caf::anon_send(parent, run_settled{tid, rid, "in_progress", 0});
+                        rid = st.run_id, arid = agent_run_id(st)](const caf::error&) {
+    if (!*flag && parent) caf::anon_send(parent, run_settled{tid, rid, "in_progress", 0, arid, 0});
   });
   return {
     [=](caf::atom_value a) {

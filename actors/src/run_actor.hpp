@@ -30,6 +30,7 @@ struct run_launch {
   std::shared_ptr<response_sink> sink; ///< the client's event stream, or null
   caf::actor tenant;
   caf::actor parent;     ///< the company's assistants actor
+  caf::actor agents;     ///< the company's agents actor (built-in tools, approvals of agent runs)
 };
 
 /// Spawns the run actor.

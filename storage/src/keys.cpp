@@ -8,7 +8,7 @@ namespace {
 
 // The highest record_kind this build knows; parse_tenant_key rejects others
 // so a corrupted or foreign key is not mistaken for a known record.
-constexpr std::uint8_t max_known_kind = static_cast<std::uint8_t>(record_kind::response);
+constexpr std::uint8_t max_known_kind = static_cast<std::uint8_t>(record_kind::agent_spend);
 
 void require_company_id(std::string_view company_id) {
   if (!is_valid_company_id(company_id))

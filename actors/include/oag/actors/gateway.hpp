@@ -2,6 +2,7 @@
 /// The actor interfaces: what the runtime needs to start OAG's actors, and
 /// the shared, immutable context they run with.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -67,6 +68,8 @@ struct gateway_settings {
   std::chrono::seconds run_expiry{600};
   /// Most model calls one run makes (a tool loop that never ends fails).
   int run_max_steps = 25;
+  /// Where Telegram's Bot API is called (a fake in tests); http:// or https://.
+  std::string telegram_api_base = "https://api.telegram.org";
 };
 
 /// Shared by all actors; immutable after start (the database and the
@@ -79,6 +82,10 @@ struct gateway_context {
   std::shared_ptr<adapters::tls_client_context> tls;
   gateway_settings settings;
   std::shared_ptr<call_observer> observer; ///< may be null
+  /// The test clock's offset in seconds, added to the real time by `now`
+  /// (OAG_TEST_CLOCK=1; moved forward through POST /admin/v1/clock, after
+  /// which every tenant gets a `clock_changed`). Null when the test clock is off.
+  std::shared_ptr<std::atomic<std::int64_t>> clock_offset;
   /// Wall clock in unix seconds (a fake clock in tests).
   std::function<std::int64_t()> now = [] {
     return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(

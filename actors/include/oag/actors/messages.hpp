@@ -125,12 +125,54 @@ enum class route_id : std::uint8_t {
   conversation_items_create,
   conversation_item_get,
   conversation_item_delete,
+  // Autonomous agents (OAG's own API, issue 5), served by the company's agents actor
+  agents_create,
+  agents_list,
+  agent_get,
+  agent_modify,
+  agent_delete,
+  agent_runs_list,     ///< GET /v1/agents/{agent_id}/runs
+  agent_fire,          ///< POST /v1/agents/{agent_id}/runs (a manual firing, body {input})
+  agent_run_get,       ///< GET /v1/agent-runs/{agent_run_id} (with its log)
+  agent_run_log,       ///< GET /v1/agent-runs/{agent_run_id}/log (paginated)
+  approvals_list,      ///< GET /v1/approvals?status=pending|approved|rejected|expired
+  approval_get,
+  approval_approve,    ///< POST /v1/approvals/{id}/approve
+  approval_reject,     ///< POST /v1/approvals/{id}/reject
+  topic_publish,       ///< POST /v1/topics/{topic}/events
+  topic_events_list,   ///< GET /v1/topics/{topic}/events
+  telegram_put,        ///< PUT /v1/telegram (bot token, chat ids)
+  telegram_get,
+  telegram_delete,
+  spend_get,           ///< GET /v1/spend?group_by=day|model|agent
+  events_subscribe,    ///< internal: a WebSocket session subscribes to the company's live events
+  // Unauthenticated deliveries (audience hook): the directory finds the company by hook id.
+  hook_deliver,        ///< POST /hooks/{hook_id}
+  telegram_webhook,    ///< POST /telegram/{hook_id}
+  // Real time (the WebSocket chat). The directory answers both itself once
+  // the key is known: 200 {"company_id","key_id"}; the edge then mints the
+  // token or accepts the WebSocket.
+  realtime_token_create, ///< POST /v1/realtime/tokens
+  realtime_chat,         ///< GET /v1/realtime/chat (WebSocket upgrade)
 };
 
 /// True for the routes served by a company's assistants actor (Assistants,
 /// Responses, conversations, tools, secrets, settings).
 constexpr bool is_assistants_route(route_id r) noexcept {
   return r >= route_id::assistants_create && r <= route_id::conversation_item_delete;
+}
+
+/// True for the routes served by a company's agents actor (agents, agent
+/// runs, approvals, topics, Telegram, spend, live events, hook deliveries).
+constexpr bool is_agents_route(route_id r) noexcept {
+  return r >= route_id::agents_create && r <= route_id::telegram_webhook;
+}
+
+/// True for routes that carry no API key (webhook deliveries): the edge
+/// passes the raw body and headers, the directory finds the company by the
+/// hook id in params[0].
+constexpr bool is_hook_route(route_id r) noexcept {
+  return r == route_id::hook_deliver || r == route_id::telegram_webhook;
 }
 
 /// One API call after HTTP parsing, JSON parsing and validation.
@@ -148,6 +190,17 @@ struct api_request {
   /// can be recognised after a restart (its settled marker); nullopt for
   /// client requests, which get a random call id.
   std::optional<std::string> call_id;
+  /// The body exactly as received: set only for hook routes, whose
+  /// signatures are computed over the bytes (body is then null).
+  std::string raw_body;
+  /// The request headers (lower-case names): set only for hook routes
+  /// (X-OAG-Timestamp, X-OAG-Signature, X-OAG-Event-Id,
+  /// X-Telegram-Bot-Api-Secret-Token, Content-Type).
+  adapters::header_list headers;
+  /// Set by internal callers (agents, the WebSocket chat): a run may be
+  /// created without an assistant, from `model`, `instructions` and `tools`
+  /// in the body (an inline persona).
+  bool inline_persona = false;
 };
 
 /// A client API call, authenticated by the hash of its bearer key.
@@ -158,6 +211,12 @@ struct client_request {
 
 /// An admin API call (the admin token was checked by the edge).
 struct admin_request {
+  api_request api;
+};
+
+/// A delivery to a hook route (no API key): the directory resolves
+/// params[0] (the hook id) to its company through the global hook index.
+struct hook_request {
   api_request api;
 };
 
@@ -286,6 +345,7 @@ struct tool_result {
   bool ok = false;
   std::int64_t duration_ms = 0;
   int http_status = 0;      ///< 0 when no HTTP answer came
+  std::int64_t cost_uot = 0; ///< what the call spent in model calls (delegate: the children's spend)
 };
 
 /// Asks the tenant whether a model name can be called by the company (as
@@ -316,9 +376,67 @@ struct run_control {
 struct run_settled {
   std::string thread_id;
   std::string run_id;
-  std::string status;
+  std::string status;       ///< the run's status, or "awaiting_approval" (parked on a human)
   std::int64_t expires_at = 0;
+  std::string agent_run_id; ///< the agent run the run serves; empty for a plain Assistants run
+  std::int64_t cost_uot = 0; ///< the run's spend so far (its model calls and its children's)
 };
+
+// -- agents ----------------------------------------------------------------------
+//
+//   agents[company] ──firing batch (thread, message, run, agent run)──► disk
+//   agents ──adopt_run──► assistants ──spawn──► run
+//   run ──publish_request / delegate_request / approvals_opened──► agents
+//   agents ──tool_result──► run;  agents ──approval_decided──► assistants ──► run
+//   assistants ──run_settled (agent runs)──► agents
+
+/// A run whose records an agents actor wrote (a firing): the assistants
+/// actor takes it over and starts it (a no-op when it already runs it).
+struct adopt_run {
+  std::string thread_id;
+  std::string run_id;
+  std::shared_ptr<response_sink> sink; ///< the client's event stream, or null
+};
+
+/// The built-in `publish` tool of an agent run: put an event on a topic.
+/// Replied to with a tool_result (sent to reply_to).
+struct publish_request {
+  std::string agent_run_id;
+  std::string tool_call_id;
+  std::uint32_t turn = 0;
+  std::string arguments; ///< the model's JSON arguments
+  caf::actor reply_to;
+};
+
+/// The built-in `delegate` tool: start child runs and wait for them.
+/// Idempotent by (parent run, tool call): a parent resumed after a restart
+/// asks again and is re-attached. Answered with one tool_result.
+struct delegate_request {
+  std::string agent_run_id;
+  std::string run_id;
+  std::string tool_call_id;
+  std::uint32_t turn = 0;
+  std::string arguments;
+  std::int64_t spent_uot = 0; ///< what the parent has spent so far (its envelope minus this is what children share)
+  caf::actor reply_to;
+};
+
+/// A run parked on approvals (the approval records are already on disk).
+struct approvals_opened {
+  std::vector<nlohmann::json> approvals;
+};
+
+/// A decision of an approval is durable: the run waiting on it may go on.
+struct approval_decided {
+  std::string thread_id;
+  std::string run_id;
+  std::string approval_id;
+};
+
+/// The test clock moved (POST /admin/v1/clock): the directory sends it to
+/// every tenant, each tenant to its assistants actor, so timers (run
+/// expiry, schedules, approval deadlines) are re-evaluated against ctx->now.
+struct clock_changed {};
 
 /// What the tenant knows about a provider, handed to call actors.
 struct provider_handle {
@@ -335,6 +453,7 @@ struct platform_providers {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::client_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::admin_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::hook_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::tenant_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_send)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::upstream_cancel)
@@ -345,6 +464,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::connection_idle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::exchange_finished)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::client_gone)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::cancel_exchanges)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::clock_changed)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::call_timer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::settle_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::release_call)
@@ -359,3 +479,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_settled)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::run_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_check)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::model_ok)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::adopt_run)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::publish_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::delegate_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::approvals_opened)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(oag::actors::approval_decided)

@@ -41,6 +41,18 @@ enum class record_kind : std::uint8_t {
   secret = 21,       ///< tenant: vault-sealed secret, suffix = secret name
   settings = 22,     ///< tenant: company settings (instructions, allowlist; JSON)
   response = 23,     ///< tenant: stored Responses API object (JSON), suffix = response id
+  agent = 24,        ///< tenant: agent object (JSON), suffix = agent id
+  agent_run = 25,    ///< tenant: agent run record (JSON), suffix = agent run id
+  agent_run_index = 26, ///< tenant: an agent's runs in order, suffix = agent id 0x00 agent run id, value empty
+  hook_index = 27,   ///< global: webhook / Telegram hook id -> company id (value)
+  approval = 28,     ///< tenant: approval record (JSON), suffix = approval id
+  topic_event = 29,  ///< tenant: published event (JSON), suffix = topic 0x00 event id
+  telegram = 30,     ///< tenant: Telegram settings (JSON; bot token vault-sealed)
+  agent_schedule = 31, ///< tenant: a cron trigger's last firing, suffix = agent id 0x00 trigger index
+  delegation = 32,   ///< tenant: a delegate call's children (JSON), suffix = parent run id 0x00 tool call id
+  agent_run_open = 33, ///< tenant: an agent run whose end is not yet recorded, suffix = agent run id
+  approval_pending = 34, ///< tenant: an approval whose decision a run has not yet consumed, suffix = approval id
+  agent_spend = 35,  ///< tenant: an agent's spend of one UTC day, suffix = agent id, value = "day\nuot"
 };
 
 /// True when `company_id` can lead a tenant key: non-empty and free of 0x00.
