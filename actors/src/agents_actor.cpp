@@ -1216,7 +1216,14 @@ void on_delegate(agents_actor* self, delegate_request& req) {
   };
   st.waiting[dkey] = waiter{req.reply_to, req.turn, req.tool_call_id};
   if (auto prev = get(st, delegation_key(st, dkey)); prev && *prev) {
-    // Asked again (the parent was resumed after a restart): re-attached.
+    // Asked again (the parent was resumed after a restart): re-attached,
+    // with what is left of its deadline.
+    const auto& deadline = (**prev)["deadline_at"];
+    const auto now = st.ctx->now();
+    if (deadline.is_number_integer() && (**prev)["status"] != "done") {
+      if (deadline.get<std::int64_t>() <= now) return settle_delegation(self, dkey, true);
+      self->delayed_send(self, std::chrono::seconds(deadline.get<std::int64_t>() - now), delegation_deadline{dkey});
+    }
     return settle_delegation(self, dkey, false);
   }
   auto parent = get(st, key(st, record_kind::agent_run, req.agent_run_id));
@@ -1317,10 +1324,13 @@ void on_settled(agents_actor* self, const run_settled& msg) {
   if (!doc || !*doc) return;
   json ar = **doc;
   const bool terminal = assistants::is_terminal(msg.status);
+  // A run that ended while parked reports no spend: what it reported when it parked stands.
+  const auto before = money::parse_ot(ar.value("cost_ot", std::string{"0"}));
+  const money::uot cost = std::max<money::uot>(before ? *before : 0, msg.cost_uot);
   if (!terminal) {
     if (ar["status"] == msg.status) return;
     ar["status"] = msg.status;
-    ar["cost_ot"] = uot_text(msg.cost_uot);
+    ar["cost_ot"] = uot_text(cost);
     (void)st.ctx->db->put(ak, objects::dump(ar));
     return;
   }
@@ -1328,7 +1338,7 @@ void on_settled(agents_actor* self, const run_settled& msg) {
       !ar["finished_at"].is_null())
     return; // recorded already (a replay after restart)
   ar["status"] = msg.status;
-  ar["cost_ot"] = uot_text(msg.cost_uot);
+  ar["cost_ot"] = uot_text(cost);
   ar["finished_at"] = st.ctx->now();
   if (auto run = get(st, key(st, record_kind::run, storage::child_suffix(msg.thread_id, msg.run_id))); run && *run) {
     ar["usage"] = (**run)["usage"];
@@ -1340,7 +1350,7 @@ void on_settled(agents_actor* self, const run_settled& msg) {
   batch.del(key(st, record_kind::agent_run_open, msg.agent_run_id));
   const std::string agent_id = ar["agent_id"];
   const auto today = day_of(st.ctx->now());
-  batch.put(key(st, record_kind::agent_spend, agent_id), today + "\n" + std::to_string(spent_today(st, agent_id) + msg.cost_uot));
+  batch.put(key(st, record_kind::agent_spend, agent_id), today + "\n" + std::to_string(spent_today(st, agent_id) + cost));
   if (auto w = st.ctx->db->write(batch); !w) {
     spdlog::error("agent run {}: its end cannot be recorded: {}", msg.agent_run_id, w.error().message);
     return;

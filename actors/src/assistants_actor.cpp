@@ -423,6 +423,15 @@ void close_waiting_step(assistants_state& st, const json& run, const std::string
   batch.put(sk, objects::dump(**step));
 }
 
+/// Tells the agents actor that an agent's run ended without its run actor
+/// (cancelled or expired while parked), so the agent run is recorded.
+void ended_outside_actor(assistants_state& st, const json& run) {
+  const auto& meta = run.value("metadata", json::object());
+  if (!meta.is_object() || !meta.contains("oag_agent_run_id") || !meta["oag_agent_run_id"].is_string()) return;
+  caf::anon_send(st.agents, run_settled{run["thread_id"], run["id"], run["status"], 0,
+                                        meta["oag_agent_run_id"].get<std::string>(), 0});
+}
+
 /// Marks a parked run expired if its time is up (true when it was).
 bool expire_if_due(assistants_actor* self, json& run) {
   auto& st = self->state;
@@ -438,6 +447,7 @@ bool expire_if_due(assistants_actor* self, json& run) {
   if (auto w = st.ctx->db->write(batch); !w) return false;
   st.parked.erase(rid);
   st.active.erase(tid);
+  ended_outside_actor(st, run);
   return true;
 }
 
@@ -528,6 +538,7 @@ void runs_route(assistants_actor* self, api_request& api) {
       st.parked.erase(rid);
       st.awaiting.erase(rid);
       st.active.erase(tid);
+      ended_outside_actor(st, *run);
       return ok(api, *run);
     }
     case route_id::run_submit_tool_outputs: {
