@@ -36,7 +36,15 @@
 //   hang            never answer (until the socket is closed by the peer)
 //
 // fake.next(script) queues one script (FIFO); fake.setDefault(script) sets what
-// to answer when the queue is empty; fake.reset() clears queue, default and log.
+// to answer when the queue is empty; fake.reset() clears queue, default,
+// responders and log.
+//
+// fake.respond((body, record) => script | undefined) adds a responder: it is
+// asked first (in the order added) for every request, and the first script it
+// returns answers it (the queue is left alone); undefined passes the request
+// on (next responder, then the queue, then the default). Handy when requests
+// arrive in parallel and FIFO order is not deterministic (choose the answer
+// by the request's content). It returns a function that removes it.
 
 import http from 'node:http';
 
@@ -222,6 +230,7 @@ async function writeBody(res, buf, script, dieAt) {
 
 export async function startFakeOpenAI({ host = '127.0.0.1' } = {}) {
   const queue = [];
+  const responders = [];
   let defaultScript = {};
   const requests = [];
   const sockets = new Set();
@@ -242,7 +251,17 @@ export async function startFakeOpenAI({ host = '127.0.0.1' } = {}) {
     requests.push(record);
     for (const w of waiters.splice(0)) w(record);
 
-    const script = queue.length ? queue.shift() : defaultScript;
+    let script;
+    for (const fn of responders.slice()) {
+      try {
+        script = fn(body, record);
+      } catch {
+        script = undefined;
+      }
+      if (script !== undefined && script !== null) break;
+      script = undefined;
+    }
+    if (script === undefined) script = queue.length ? queue.shift() : defaultScript;
     try {
       await answer(req, res, url, body, script);
     } catch (e) {
@@ -352,8 +371,17 @@ export async function startFakeOpenAI({ host = '127.0.0.1' } = {}) {
     setDefault(script) {
       defaultScript = script || {};
     },
+    /** Adds a responder (see the header); returns a function that removes it. */
+    respond(fn) {
+      responders.push(fn);
+      return () => {
+        const i = responders.indexOf(fn);
+        if (i >= 0) responders.splice(i, 1);
+      };
+    },
     reset() {
       queue.length = 0;
+      responders.length = 0;
       defaultScript = {};
       requests.length = 0;
     },

@@ -1,0 +1,477 @@
+// Autonomous agents (issue 5) end to end against a real oag process: the
+// agents API (CRUD, validation, pagination), cron triggers on the test clock
+// (one run per scheduled time, restarts, catch-up after an outage), signed
+// webhooks (signature, replay, idempotency), topics (glob matching,
+// per-subscriber dedup, durable delivery across kill -9, the built-in
+// publish tool), delegation (5 children, one failing, budget envelope, depth
+// and fan-out caps), human approval gates through the API and through a fake
+// Telegram Bot API server (restart while parked, duplicate callbacks, forged
+// buttons, expiry), tenancy, and the money (ledger, wallet invariant, the
+// per-day budget).
+//
+// One oag instance (test clock on, Telegram base URL at the fake) is shared by
+// every test; tests that restart it leave it running.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startFakeOpenAI } from './fake_openai.mjs';
+import { startFakeTelegram } from './fake_telegram.mjs';
+import { startFakeToolService } from './fake_tool_service.mjs';
+import { startOag, waitFor, walletInvariantHolds } from './harness.mjs';
+
+const T = { timeout: 60000 };
+const MOCK = 'mock/echo';
+const FAKE = 'fake/gpt-4o-mini';
+
+let oag;
+let fake;
+let svc;
+let tg;
+
+before(async () => {
+  [fake, svc, tg] = await Promise.all([startFakeOpenAI(), startFakeToolService(), startFakeTelegram()]);
+  oag = await startOag({ name: 'agents', env: { OAG_TEST_CLOCK: '1' }, config: { telegram_api_base: tg.origin } });
+});
+
+after(async () => {
+  await oag?.cleanup();
+  await fake?.close();
+  await svc?.close();
+  await tg?.close();
+});
+
+// ---- helpers ----------------------------------------------------------------
+
+const nonce = () => crypto.randomBytes(4).toString('hex');
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'expired', 'incomplete']);
+/** Upstream (OpenAI wire) message content → plain text. */
+const plain = (c) => (typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => p.text ?? '').join('') : c == null ? '' : JSON.stringify(c));
+const lastUser = (body) => plain([...(body?.messages || [])].reverse().find((m) => m.role === 'user')?.content);
+const hasToolMessage = (body) => (body?.messages || []).some((m) => m.role === 'tool');
+const uot = (ot) => {
+  // "0.0014" → 1400 (µO₮), exact.
+  const [i, f = ''] = String(ot).split('.');
+  return Number(i) * 1e6 + Number((f + '000000').slice(0, 6));
+};
+
+async function tenant(opts = {}) {
+  const t = await oag.tenant({ credit: '1000', fake, ...opts });
+  t.api = (method, p, body, extra = {}) => oag.request(method, p, { body, token: t.key, ...extra });
+  return t;
+}
+
+function assertError(r, status, what = '', code) {
+  assert.equal(r.status, status, `${what}: ${r.status} ${r.text}`);
+  assert.ok(r.json && r.json.error && typeof r.json.error.message === 'string', `${what}: OpenAI error shape: ${r.text}`);
+  if (code !== undefined) assert.equal(r.json.error.code, code, `${what}: error code: ${r.text}`);
+  return r.json.error;
+}
+
+async function createAgent(t, body) {
+  const r = await t.api('POST', '/v1/agents', { name: `agent-${nonce()}`, ...body });
+  assert.ok(r.status === 200 || r.status === 201, `POST /v1/agents: ${r.status} ${r.text}`);
+  assert.match(r.json.id, /^agt_/);
+  return r.json;
+}
+
+async function fire(t, agentId, input) {
+  const r = await t.api('POST', `/v1/agents/${agentId}/runs`, input === undefined ? {} : { input });
+  assert.equal(r.status, 201, `fire ${agentId}: ${r.text}`);
+  assert.match(r.json.id, /^arun_/);
+  return r.json;
+}
+
+async function getRun(t, id) {
+  const r = await t.api('GET', `/v1/agent-runs/${id}`);
+  assert.equal(r.status, 200, `GET agent run ${id}: ${r.text}`);
+  return r.json;
+}
+
+/** Waits until the agent run is terminal (or has `status`) and returns it. */
+async function waitRun(t, id, { status, timeoutMs = 15000 } = {}) {
+  let last;
+  try {
+    return await waitFor(
+      async () => {
+        last = await getRun(t, id);
+        if (status ? last.status === status : TERMINAL.has(last.status) && last.finished_at != null) return last;
+        return null;
+      },
+      { what: `agent run ${id} ${status || 'to end'}`, timeoutMs, intervalMs: 30 },
+    );
+  } catch (e) {
+    throw new Error(`${e.message}; last: ${JSON.stringify(last)?.slice(0, 1500)}\n${oag.logTail(30)}`);
+  }
+}
+
+/** Every run of an agent (newest first). */
+async function runsOf(t, agentId) {
+  const all = [];
+  let after = null;
+  for (;;) {
+    const q = new URLSearchParams({ limit: '100' });
+    if (after) q.set('after', after);
+    const r = await t.api('GET', `/v1/agents/${agentId}/runs?${q}`);
+    assert.equal(r.status, 200, `runs of ${agentId}: ${r.text}`);
+    all.push(...r.json.data);
+    if (!r.json.has_more) return all;
+    after = r.json.last_id;
+  }
+}
+
+async function clockNow() {
+  const r = await oag.admin('GET', '/admin/v1/clock');
+  assert.equal(r.status, 200, r.text);
+  return r.json.now;
+}
+async function setClock(now) {
+  const r = await oag.admin('POST', '/admin/v1/clock', { set_now: now });
+  assert.equal(r.status, 200, r.text);
+  return r.json.now;
+}
+async function advance(s) {
+  const r = await oag.admin('POST', '/admin/v1/clock', { advance_s: s });
+  assert.equal(r.status, 200, r.text);
+  return r.json.now;
+}
+
+const sign = (secret, ts, body) => `sha256=${crypto.createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`;
+
+/** POSTs a signed webhook delivery (no API key). */
+async function deliver(hook, body, { ts, secret = hook.secret, eventId, signature, headers = {} } = {}) {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const t = ts ?? (await clockNow());
+  const h = { 'content-type': 'application/json', 'x-oag-timestamp': String(t), 'x-oag-signature': signature ?? sign(secret, t, raw), ...headers };
+  if (eventId !== undefined) h['x-oag-event-id'] = eventId;
+  return oag.request('POST', hook.url_path, { raw, headers: h });
+}
+
+function webhookOf(agent, i = 0) {
+  const w = agent.triggers.filter((x) => x.type === 'webhook')[i];
+  assert.ok(w, 'the agent has a webhook trigger');
+  return w;
+}
+
+async function putSettings(t, body) {
+  const r = await oag.admin('PUT', `/admin/v1/companies/${t.companyId}/settings`, body);
+  assert.ok(r.status === 200 || r.status === 204, `PUT settings: ${r.status} ${r.text}`);
+}
+
+/** Registers a server-side tool `name` that POSTs to the fake tool service's /echo?tag=<tag>. */
+async function payTool(t, name = 'pay') {
+  await putSettings(t, { tool_network_allowlist: ['127.0.0.1'] });
+  const tag = `${name}-${nonce()}`;
+  const r = await t.api('POST', '/v1/tools', {
+    name,
+    description: 'Pays an amount',
+    parameters: { type: 'object', properties: { amount: { type: 'number' }, to: { type: 'string' } }, required: ['amount'] },
+    endpoint: { method: 'POST', url: `${svc.origin}/echo?tag=${tag}`, timeout_ms: 3000 },
+  });
+  assert.ok(r.status === 200 || r.status === 201, `POST /v1/tools: ${r.status} ${r.text}`);
+  return { tool: r.json, calls: () => svc.requests.filter((x) => x.path === '/echo' && x.query.tag === tag) };
+}
+
+// ---- 1. CRUD, validation, pagination ------------------------------------------------------
+
+describe('agents API', () => {
+  it('create, retrieve, modify, list, delete; defaults; secrets shown once', T, async () => {
+    const t = await tenant();
+    const a = await createAgent(t, {
+      name: 'crud',
+      description: 'does things',
+      model: MOCK,
+      instructions: 'be brief',
+      tools: [{ type: 'publish' }, { type: 'delegate' }],
+      triggers: [{ type: 'webhook' }, { type: 'cron', schedule: '0 9 * * 1-5', timezone: 'Europe/Berlin' }, { type: 'topic', pattern: 'orders.*.created' }],
+      budget: { per_run_ot: '5', per_day_ot: 100 },
+      metadata: { team: 'ops' },
+    });
+    assert.equal(a.object, 'agent');
+    assert.equal(a.name, 'crud');
+    assert.equal(a.description, 'does things');
+    assert.equal(a.model, MOCK);
+    assert.equal(a.assistant_id, null);
+    assert.equal(a.enabled, true);
+    assert.deepEqual(a.metadata, { team: 'ops' });
+    assert.deepEqual(a.budget, { per_run_ot: '5', per_day_ot: '100' }, 'budget amounts as decimal strings');
+    assert.deepEqual(a.limits, { max_delegation_depth: 2, max_parallel_children: 5, max_steps: null });
+    assert.deepEqual(a.approval, { expires_in_s: 86400, telegram: true, tools: {} });
+    assert.ok(Number.isInteger(a.created_at));
+    const [wh, cr, tp] = a.triggers;
+    assert.equal(wh.type, 'webhook');
+    assert.match(wh.hook_id, /^hook_/);
+    assert.match(wh.secret, /^whsec_/);
+    assert.equal(wh.url_path, `/hooks/${wh.hook_id}`);
+    assert.equal(wh.tolerance_s, 300);
+    assert.equal(wh.input, '{{body}}');
+    assert.deepEqual(cr, { type: 'cron', schedule: '0 9 * * 1-5', timezone: 'Europe/Berlin', catch_up: 'latest', catch_up_max: 10, input: '{{trigger}}' });
+    assert.deepEqual(tp, { type: 'topic', pattern: 'orders.*.created', input: '{{payload}}' });
+
+    const got = await t.api('GET', `/v1/agents/${a.id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.ok(!got.text.includes(wh.secret), 'the webhook secret is shown once, not on retrieve');
+    assert.ok(!('_sealed' in got.json), 'sealed secrets stay inside');
+    assert.equal(got.json.triggers[0].hook_id, wh.hook_id);
+    assert.ok(!('secret' in got.json.triggers[0]));
+
+    // Modify: name, budget; the webhook keeps its hook id (named) and its secret.
+    const m = await t.api('POST', `/v1/agents/${a.id}`, {
+      name: 'crud2',
+      budget: { per_run_ot: '2.5' },
+      triggers: [{ type: 'webhook', hook_id: wh.hook_id }, { type: 'topic', pattern: 'tax.**' }],
+    });
+    assert.equal(m.status, 200, m.text);
+    assert.equal(m.json.name, 'crud2');
+    assert.equal(m.json.budget.per_run_ot, '2.5');
+    assert.equal(m.json.triggers.length, 2);
+    assert.equal(m.json.triggers[0].hook_id, wh.hook_id, 'the hook keeps its id');
+    assert.ok(!('secret' in m.json.triggers[0]), 'a kept hook does not show its secret again');
+    assert.equal(m.json.model, MOCK, 'unchanged fields stay');
+    const r1 = await deliver(wh, { kept: true });
+    assert.equal(r1.status, 202, `the kept hook still verifies with its secret: ${r1.text}`);
+
+    const list = await t.api('GET', '/v1/agents');
+    assert.equal(list.status, 200);
+    assert.deepEqual(list.json.data.map((x) => x.id), [a.id]);
+    assert.ok(!list.text.includes('_sealed') && !list.text.includes(wh.secret));
+
+    const del = await t.api('DELETE', `/v1/agents/${a.id}`);
+    assert.equal(del.status, 200, del.text);
+    assert.deepEqual(del.json, { id: a.id, object: 'agent.deleted', deleted: true });
+    assertError(await t.api('GET', `/v1/agents/${a.id}`), 404, 'deleted agent');
+    assertError(await t.api('DELETE', `/v1/agents/${a.id}`), 404, 'deleted twice');
+    assertError(await t.api('POST', `/v1/agents/${a.id}/runs`, { input: 'x' }), 404, 'fire a deleted agent');
+    assertError(await deliver(wh, { after: 'delete' }), 404, 'its hook is gone');
+    // Its runs stay readable.
+    const runs = await t.api('GET', `/v1/agent-runs/${r1.json.agent_run_id}`);
+    assert.equal(runs.status, 200, runs.text);
+  });
+
+  it('validation: bad cron, timezone, topic pattern, unknown field, missing model, unknown assistant', T, async () => {
+    const t = await tenant();
+    const bad = async (body, status, param, what) => {
+      const r = await t.api('POST', '/v1/agents', { name: 'v', ...body });
+      const e = assertError(r, status, what);
+      if (param) assert.equal(e.param, param, `${what}: param: ${r.text}`);
+      return e;
+    };
+    await bad({ model: MOCK, triggers: [{ type: 'cron', schedule: '61 * * * *' }] }, 400, 'triggers[0].schedule', 'minute 61');
+    await bad({ model: MOCK, triggers: [{ type: 'cron', schedule: '* * * *' }] }, 400, 'triggers[0].schedule', 'four fields');
+    await bad({ model: MOCK, triggers: [{ type: 'webhook' }, { type: 'cron', schedule: '*/5 * * * *', timezone: 'Mars/Olympus' }] }, 400, 'triggers[1].timezone', 'bad timezone');
+    await bad({ model: MOCK, triggers: [{ type: 'topic', pattern: 'orders.a*' }] }, 400, 'triggers[0].pattern', 'partial wildcard');
+    await bad({ model: MOCK, triggers: [{ type: 'topic', pattern: 'orders..x' }] }, 400, 'triggers[0].pattern', 'empty segment');
+    await bad({ model: MOCK, triggers: [{ type: 'cron', schedule: '* * * * *', catch_up: 'sometimes' }] }, 400, 'triggers[0].catch_up', 'bad catch_up');
+    await bad({ model: MOCK, triggers: [{ type: 'sms' }] }, 400, 'triggers[0].type', 'unknown trigger type');
+    const u = await bad({ model: MOCK, colour: 'blue' }, 400, undefined, 'unknown field');
+    assert.match(u.message, /colour/, 'names the unknown field');
+    await bad({ name: 'no model' }, 400, 'model', 'neither model nor assistant_id');
+    assertError(await t.api('POST', '/v1/agents', { model: MOCK }), 400, 'no name');
+    await bad({ model: MOCK, budget: { per_run_ot: 'lots' } }, 400, 'budget.per_run_ot', 'bad amount');
+    await bad({ model: MOCK, limits: { max_parallel_children: 1000 } }, 400, 'limits.max_parallel_children', 'fan-out above the cap');
+    await bad({ model: MOCK, approval: { tools: { pay: { when: { path: 'amount', op: '=~', value: 1 } } } } }, 400, undefined, 'bad approval op');
+    await bad({ model: MOCK, triggers: [{ type: 'webhook', hook_id: 'hook_mine' }] }, 400, undefined, 'a hook id chosen by the caller');
+    const na = await bad({ assistant_id: 'asst_doesnotexist' }, 404, 'assistant_id', 'unknown assistant');
+    assert.match(na.message, /asst_doesnotexist/);
+    assertError(await t.api('POST', '/v1/agents', [1, 2]), 400, 'a non-object body');
+    // Nothing was created.
+    const list = await t.api('GET', '/v1/agents');
+    assert.deepEqual(list.json.data, []);
+    // Modify validates the same way and leaves the agent unchanged.
+    const a = await createAgent(t, { model: MOCK });
+    assertError(await t.api('POST', `/v1/agents/${a.id}`, { triggers: [{ type: 'cron', schedule: 'nope' }] }), 400, 'modify: bad cron');
+    assertError(await t.api('POST', `/v1/agents/${a.id}`, { assistant_id: 'asst_nope' }), 404, 'modify: unknown assistant');
+    assert.deepEqual((await t.api('GET', `/v1/agents/${a.id}`)).json.triggers, []);
+    assertError(await t.api('GET', '/v1/agents/agt_nope'), 404, 'unknown agent');
+    // Manual firing validates its body.
+    assertError(await t.api('POST', `/v1/agents/${a.id}/runs`, { input: 'x', colour: 1 }), 400, 'fire: unknown field');
+    assertError(await t.api('POST', `/v1/agents/${a.id}/runs`, { input: 5 }), 400, 'fire: input not a string');
+    // An agent with an assistant persona works.
+    const asst = await t.client.beta.assistants.create({ model: MOCK, instructions: 'persona from the assistant' });
+    const b = await createAgent(t, { assistant_id: asst.id });
+    assert.equal(b.assistant_id, asst.id);
+    const ar = await waitRun(t, (await fire(t, b.id, 'hi from assistant persona')).id);
+    assert.equal(ar.status, 'completed');
+    assert.equal(ar.output, 'hi from assistant persona');
+    const persona = ar.log.data.find((e) => e.type === 'model_call').prompt_stack.find((l) => l.layer === 'persona');
+    assert.equal(persona?.content, 'persona from the assistant', 'the assistant persona is in the prompt stack');
+    // Without any key: 401.
+    const anon = await oag.request('GET', '/v1/agents');
+    assert.equal(anon.status, 401);
+  });
+
+  it('pagination of agents and of agent runs (newest first, cursors)', T, async () => {
+    const t = await tenant();
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push((await createAgent(t, { name: `p${i}`, model: MOCK })).id);
+    const desc = [...ids].reverse();
+    const p1 = (await t.api('GET', '/v1/agents?limit=2')).json;
+    assert.deepEqual(p1.data.map((x) => x.id), desc.slice(0, 2));
+    assert.equal(p1.has_more, true);
+    assert.equal(p1.first_id, desc[0]);
+    assert.equal(p1.last_id, desc[1]);
+    const p2 = (await t.api('GET', `/v1/agents?limit=2&after=${p1.last_id}`)).json;
+    assert.deepEqual(p2.data.map((x) => x.id), desc.slice(2, 4));
+    assert.equal(p2.has_more, true);
+    const p3 = (await t.api('GET', `/v1/agents?limit=2&after=${p2.last_id}`)).json;
+    assert.deepEqual(p3.data.map((x) => x.id), desc.slice(4));
+    assert.equal(p3.has_more, false);
+    const asc = (await t.api('GET', '/v1/agents?order=asc&limit=3')).json;
+    assert.deepEqual(asc.data.map((x) => x.id), ids.slice(0, 3));
+    const before = (await t.api('GET', `/v1/agents?limit=10&before=${desc[2]}`)).json;
+    assert.deepEqual(before.data.map((x) => x.id), desc.slice(0, 2));
+    assertError(await t.api('GET', '/v1/agents?limit=0'), 400, 'limit 0');
+    assertError(await t.api('GET', '/v1/agents?limit=101'), 400, 'limit 101');
+
+    const runIds = [];
+    for (let i = 0; i < 3; i++) runIds.push((await fire(t, ids[0], `run ${i}`)).id);
+    for (const id of runIds) await waitRun(t, id);
+    const other = await fire(t, ids[1], 'another agent');
+    const rdesc = [...runIds].reverse();
+    const r1 = (await t.api('GET', `/v1/agents/${ids[0]}/runs?limit=2`)).json;
+    assert.deepEqual(r1.data.map((x) => x.id), rdesc.slice(0, 2), 'newest first');
+    assert.equal(r1.has_more, true);
+    assert.equal(r1.data[0].object, 'agent.run');
+    assert.equal(r1.data[0].status, 'completed');
+    assert.equal(r1.data[0].input, 'run 2');
+    const r2 = (await t.api('GET', `/v1/agents/${ids[0]}/runs?limit=2&after=${r1.last_id}`)).json;
+    assert.deepEqual(r2.data.map((x) => x.id), rdesc.slice(2));
+    assert.equal(r2.has_more, false);
+    assert.ok(!(await runsOf(t, ids[0])).some((x) => x.id === other.id), "another agent's run is not listed");
+    assertError(await t.api('GET', '/v1/agents/agt_nope/runs'), 404, 'runs of an unknown agent');
+    assertError(await t.api('GET', '/v1/agent-runs/arun_nope'), 404, 'unknown agent run');
+
+    // The log of a run, paginated.
+    const ar = await getRun(t, runIds[0]);
+    assert.equal(ar.trigger.type, 'manual');
+    assert.deepEqual(ar.log.data.map((e) => e.type), ['model_call', 'message']);
+    const mc = ar.log.data[0];
+    assert.equal(mc.model, MOCK);
+    assert.ok(uot(mc.cost_ot) > 0, 'the model call has a cost');
+    assert.equal(ar.cost_ot, mc.cost_ot, "the run's cost is its model call's");
+    assert.equal(ar.usage.total_tokens, mc.usage.total_tokens);
+    const lg = await t.api('GET', `/v1/agent-runs/${runIds[0]}/log?limit=1`);
+    assert.equal(lg.status, 200, lg.text);
+    assert.equal(lg.json.object, 'list');
+    assert.equal(lg.json.data[0].type, 'model_call');
+    assert.equal(lg.json.has_more, false, 'one step (the message step accounts for the model call)');
+  });
+});
+
+// ---- 3. webhooks ------------------------------------------------------------------------------
+
+describe('webhooks', () => {
+  let t;
+  let agent;
+  let hook;
+  let idAgent;
+  let idHook;
+  before(async () => {
+    t = await tenant();
+    agent = await createAgent(t, { model: MOCK, triggers: [{ type: 'webhook', input: 'event: {{body}}' }] });
+    hook = webhookOf(agent);
+    idAgent = await createAgent(t, { model: MOCK, triggers: [{ type: 'webhook', event_id_field: 'data.id', input: 'order {{json.data.id}}' }] });
+    idHook = webhookOf(idAgent);
+  });
+
+  it('a valid signature: 202 with the run id at once, no API key; the run completes with the body in its input', T, async () => {
+    const body = { order: nonce(), amount: 12 };
+    const r = await deliver(hook, body);
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.json.object, 'hook.delivery');
+    assert.equal(r.json.agent_id, agent.id);
+    assert.match(r.json.agent_run_id, /^arun_/);
+    assert.equal(r.json.duplicate, false);
+    assert.equal(r.json.event_id, null);
+    const ar = await waitRun(t, r.json.agent_run_id);
+    assert.equal(ar.status, 'completed');
+    assert.equal(ar.input, `event: ${JSON.stringify(body)}`);
+    assert.equal(ar.output, ar.input, 'the echo model saw the body');
+    assert.equal(ar.trigger.type, 'webhook');
+    assert.equal(ar.trigger.hook_id, hook.hook_id);
+    // With an API key too it is the same (the key is not what is checked).
+    const r2 = await deliver(hook, { again: 1 }, { headers: { authorization: `Bearer ${t.key}` } });
+    assert.equal(r2.status, 202, r2.text);
+  });
+
+  it('wrong signature, wrong secret, stale or future timestamp, missing headers are refused; nothing runs', T, async () => {
+    const before = (await runsOf(t, agent.id)).length;
+    const body = JSON.stringify({ x: 1 });
+    const now = await clockNow();
+    let r = await deliver(hook, body, { secret: 'whsec_wrong' });
+    assertError(r, 401, 'wrong secret');
+    r = await deliver(hook, body, { signature: sign(hook.secret, now, body + ' ') });
+    assertError(r, 401, 'signature over another body');
+    r = await deliver(hook, body, { ts: now, signature: sign(hook.secret, now - 1, body) });
+    assertError(r, 401, 'signature over another timestamp');
+    // Replay: a genuine delivery, signed 10 minutes ago.
+    r = await deliver(hook, body, { ts: now - 600 });
+    const e = assertError(r, 401, 'stale timestamp');
+    assert.equal(e.code, 'timestamp_too_old', r.text);
+    r = await deliver(hook, body, { ts: now + 600 });
+    assertError(r, 401, 'future timestamp');
+    r = await oag.request('POST', hook.url_path, { raw: body, headers: { 'content-type': 'application/json' } });
+    assertError(r, 400, 'no signature headers');
+    r = await deliver(hook, body, { signature: 'md5=abc' });
+    assertError(r, 400, 'malformed signature');
+    assert.equal((await runsOf(t, agent.id)).length, before, 'no run was started');
+  });
+
+  it('the same X-OAG-Event-Id three times: exactly one run; duplicate:true on the repeats', T, async () => {
+    const before = (await runsOf(t, agent.id)).length;
+    const eid = `evt-${nonce()}`;
+    const out = [];
+    for (let i = 0; i < 3; i++) out.push(await deliver(hook, { n: i, eid }, { eventId: eid }));
+    assert.deepEqual(out.map((r) => r.status), [202, 202, 202], out.map((r) => r.text).join('\n'));
+    assert.deepEqual(out.map((r) => r.json.duplicate), [false, true, true]);
+    assert.equal(new Set(out.map((r) => r.json.agent_run_id)).size, 1, 'the same run id each time');
+    assert.equal(out[0].json.event_id, eid);
+    // Concurrent repeats too.
+    const eid2 = `evt-${nonce()}`;
+    const conc = await Promise.all([0, 1, 2].map((i) => deliver(hook, { c: i }, { eventId: eid2 })));
+    assert.ok(conc.every((r) => r.status === 202), conc.map((r) => r.text).join('\n'));
+    assert.equal(new Set(conc.map((r) => r.json.agent_run_id)).size, 1);
+    assert.equal(conc.filter((r) => !r.json.duplicate).length, 1, 'one delivery started it');
+    await waitRun(t, out[0].json.agent_run_id);
+    await waitRun(t, conc[0].json.agent_run_id);
+    const runs = await runsOf(t, agent.id);
+    assert.equal(runs.length, before + 2, 'two runs for two event ids');
+    assert.equal(runs.filter((x) => x.trigger.event_id === eid).length, 1);
+    assert.equal(runs.filter((x) => x.trigger.event_id === eid2).length, 1);
+  });
+
+  it('the event id from event_id_field; an input template over the JSON body', T, async () => {
+    const oid = `ord_${nonce()}`;
+    const body = { type: 'order.created', data: { id: oid, total: 3 } };
+    const r1 = await deliver(idHook, body);
+    assert.equal(r1.status, 202, r1.text);
+    assert.equal(r1.json.event_id, oid);
+    assert.equal(r1.json.duplicate, false);
+    const r2 = await deliver(idHook, { ...body, resent: true });
+    assert.equal(r2.status, 202, r2.text);
+    assert.equal(r2.json.duplicate, true, 'the same data.id is the same event');
+    assert.equal(r2.json.agent_run_id, r1.json.agent_run_id);
+    const r3 = await deliver(idHook, { data: { id: `${oid}-2` } });
+    assert.equal(r3.json.duplicate, false);
+    assert.notEqual(r3.json.agent_run_id, r1.json.agent_run_id);
+    // The header wins over the field.
+    const r4 = await deliver(idHook, body, { eventId: `hdr-${oid}` });
+    assert.equal(r4.json.event_id, `hdr-${oid}`);
+    assert.equal(r4.json.duplicate, false);
+    const ar = await waitRun(t, r1.json.agent_run_id);
+    assert.equal(ar.input, `order ${oid}`);
+    assert.equal(ar.trigger.event_id, oid);
+  });
+
+  it('an unknown hook is 404; a disabled agent answers 409', T, async () => {
+    const r = await deliver({ ...hook, url_path: '/hooks/hook_doesnotexist00000000' }, { x: 1 });
+    assertError(r, 404, 'unknown hook');
+    const a = await createAgent(t, { model: MOCK, triggers: [{ type: 'webhook' }] });
+    const h = webhookOf(a);
+    const m = await t.api('POST', `/v1/agents/${a.id}`, { enabled: false });
+    assert.equal(m.status, 200, m.text);
+    assertError(await deliver(h, { x: 1 }), 409, 'disabled agent');
+    assertError(await t.api('POST', `/v1/agents/${a.id}/runs`, { input: 'x' }), 409, 'manual firing of a disabled agent');
+    assert.equal((await runsOf(t, a.id)).length, 0);
+  });
+});
