@@ -36,6 +36,8 @@ RUN apt-get update -q \
  && chown oag:oag /data
 COPY --from=builder /src/build/bin/oag /usr/local/bin/oag
 COPY config/ /etc/oag/
+# The Cockpit's static files (/cockpit); found there by default (cockpit_dir).
+COPY cockpit/ /usr/share/oag/cockpit/
 # Fail the image build if a shared library is missing.
 RUN ! ldd /usr/local/bin/oag | grep -q "not found"
 USER oag:oag

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what OAG needs to build and test, when it is missing:
-# Debian packages (apt-get) and the npm packages of tests/ (npm ci).
+# Debian packages (apt-get, incl. chromium for the Cockpit's browser tests) and
+# the npm packages of tests/ (npm ci, incl. playwright-core, which drives it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential cmake ninja-build pkg-config ccache
   libcaf-dev libboost-system-dev libboost-dev nlohmann-json3-dev librocksdb-dev
-  libssl-dev libspdlog-dev catch2 libcli11-dev libre2-dev tzdata wrk nodejs npm curl ca-certificates openssl)
+  libssl-dev libspdlog-dev catch2 libcli11-dev libre2-dev tzdata wrk nodejs npm curl ca-certificates openssl
+  chromium) # chromium: the Cockpit's browser tests (tests/integration/cockpit.test.mjs)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
