@@ -41,8 +41,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "oag/adapters/io_runtime_asio.hpp"
+#include "ws_session.hpp"
 
 namespace oag::runtime {
 namespace {
@@ -86,6 +88,8 @@ struct server_state {
   std::mutex mu;  ///< guards `sessions` (touched once per connection, not per request)
   std::unordered_map<std::uint64_t, std::weak_ptr<session>> sessions;
   std::uint64_t next_session = 0;
+  /// WebSocket sessions (the connections of accepted upgrades).
+  std::shared_ptr<ws::registry> websockets = std::make_shared<ws::registry>();
 };
 
 // ---------------------------------------------------------------- helpers
@@ -233,6 +237,9 @@ class session : public std::enable_shared_from_this<session> {
   void sink_overflow(std::uint64_t seq) {
     if (seq == seq_ && resp_open_) close();
   }
+  /// The handler accepted a WebSocket upgrade: the HTTP exchange ends and
+  /// the socket moves to a WebSocket session.
+  void sink_accept_ws(std::uint64_t seq, std::shared_ptr<ws_handler> handler);
 
  private:
   enum class phase { idle, reading, handling, responding, closing };
@@ -412,6 +419,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_watch(beast::error_code ec, std::size_t n) {
     watch_pending_ = false;
+    if (ws_handler_) return hand_over();
     if (closed_) return;
     if (ec) {
       if (ec == net::error::operation_aborted && resume_after_watch_) {
@@ -664,6 +672,18 @@ class session : public std::enable_shared_from_this<session> {
   std::vector<net::const_buffer> bufs_;
   std::size_t writing_items_ = 0;
   bool writing_ = false;
+
+  // A WebSocket upgrade: the request (for the handshake) and, once
+  // accepted, the handler the socket goes to.
+  std::optional<ws::request_t> upgrade_req_;
+  std::shared_ptr<ws_handler> ws_handler_;
+
+  void hand_over() {
+    auto handler = std::move(ws_handler_);
+    ws::start_session(std::move(socket_), std::move(*upgrade_req_), std::move(handler), opts_.websocket,
+                      state_->websockets);
+    upgrade_req_.reset();
+  }
 };
 
 /// The response_sink handed to the handler. Every call runs on the session
@@ -797,7 +817,58 @@ class edge_sink final : public actors::response_sink {
   bool completed_ = false;
 };
 
+/// A pending WebSocket upgrade. Rejecting answers through the request's
+/// sink; accepting claims the sink too, so the edge's 504 cannot race it.
+class edge_upgrade final : public ws_upgrade {
+ public:
+  edge_upgrade(std::shared_ptr<edge_sink> sink, std::weak_ptr<session> s, std::uint64_t seq)
+      : sink_(std::move(sink)), session_(std::move(s)), seq_(seq) {}
+
+  void accept(std::shared_ptr<ws_handler> handler) override {
+    if (!handler || !sink_->claim()) return;
+    if (auto s = session_.lock()) {
+      auto ex = s->executor();
+      net::dispatch(ex, [s = std::move(s), seq = seq_, h = std::move(handler)]() mutable {
+        s->sink_accept_ws(seq, std::move(h));
+      });
+    }
+  }
+
+  void reject(int status, std::string body, header_list extra) override {
+    sink_->respond(status, std::move(body), std::move(extra), "application/json");
+  }
+
+ private:
+  std::shared_ptr<edge_sink> sink_;
+  std::weak_ptr<session> session_;
+  std::uint64_t seq_;
+};
+
 // ---------------------------------------------------------------- session
+
+void session::sink_accept_ws(std::uint64_t seq, std::shared_ptr<ws_handler> handler) {
+  if (!accepts(seq) || phase_ != phase::handling || !upgrade_req_) return;
+  // The exchange is over for the HTTP side: 101 is its response.
+  status_ = 101;
+  resp_open_ = false;
+  state_->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  log_access(101);
+  if (sink_) {
+    sink_->complete();
+    sink_.reset();
+  }
+  closed_ = true;  // every pending HTTP callback is now a no-op
+  phase_ = phase::closing;
+  timer_.cancel();
+  ws_handler_ = std::move(handler);
+  if (watch_pending_) {
+    // The hang-up watch holds the socket: hand over once it is cancelled.
+    beast::error_code ignored;
+    socket_.cancel(ignored);
+    return;
+  }
+  hand_over();
+}
 
 void session::dispatch() {
   auto msg = parser_->release();
@@ -834,12 +905,13 @@ void session::dispatch() {
   req.request_id = sane_request_id(rid) ? std::string(rid) : make_request_id();
   req.body = std::move(msg.body());
   req.received = clock::now();
+  const bool upgrade = opts_.on_upgrade && beast::websocket::is_upgrade(msg);
 
   ++seq_;
   ++served_;
   phase_ = phase::handling;
   resp_open_ = true;
-  keep_alive_ = msg.keep_alive() && !state_->stopping.load(std::memory_order_acquire);
+  keep_alive_ = msg.keep_alive() && !state_->stopping.load(std::memory_order_acquire) && !upgrade;
   version_ = msg.version();
   chunked_ = version_ >= 11;
   head_request_ = msg.method() == http::verb::head;
@@ -860,7 +932,13 @@ void session::dispatch() {
   auto sink = std::make_shared<edge_sink>(weak_from_this(), seq, opts_.max_write_queue_bytes);
   sink_ = sink;
   try {
-    state_->handler(std::move(req), std::move(sink));
+    if (upgrade) {
+      upgrade_req_.emplace(std::move(msg));
+      opts_.on_upgrade(std::move(req), std::make_shared<edge_upgrade>(std::move(sink), weak_from_this(), seq));
+    } else {
+      upgrade_req_.reset();
+      state_->handler(std::move(req), std::move(sink));
+    }
   } catch (...) {
     // A throwing handler must not unwind into the io thread; answer 500
     // unless it already started a response.
@@ -1122,6 +1200,7 @@ class beast_server final : public http_server {
       auto ex = s->executor();
       net::post(ex, [s] { s->stop_if_idle(); });
     }
+    ws::close_all(*state_->websockets);
   }
 
   std::size_t in_flight() const noexcept override {

@@ -91,7 +91,41 @@ std::string metrics::render() const {
   for (auto& [k, u] : usage_)
     o << "oag_charged_calls_total{company=\"" << label(k.first) << "\",model=\"" << label(k.second) << "\"} "
       << u.calls << "\n";
+  o << "# HELP oag_ws_sessions WebSocket sessions open now.\n"
+       "# TYPE oag_ws_sessions gauge\n"
+       "oag_ws_sessions " << ws_open_ << "\n";
+  o << "# HELP oag_ws_sessions_total WebSocket sessions opened.\n"
+       "# TYPE oag_ws_sessions_total counter\n"
+       "oag_ws_sessions_total " << ws_total_ << "\n";
+  o << "# HELP oag_ws_closes_total Closed WebSocket sessions by close code (1008: client too slow).\n"
+       "# TYPE oag_ws_closes_total counter\n";
+  for (auto& [code, n] : ws_closes_) o << "oag_ws_closes_total{code=\"" << code << "\"} " << n << "\n";
+  o << "# HELP oag_ws_slow_client_closes_total WebSocket sessions closed because their write queue overflowed.\n"
+       "# TYPE oag_ws_slow_client_closes_total counter\n"
+       "oag_ws_slow_client_closes_total " << ws_slow_ << "\n";
+  o << "# HELP oag_ws_write_queue_peak_bytes Most bytes a closed WebSocket session had queued for writing.\n"
+       "# TYPE oag_ws_write_queue_peak_bytes gauge\n"
+       "oag_ws_write_queue_peak_bytes " << ws_queue_peak_ << "\n";
   return o.str();
+}
+
+void metrics::ws_slow_client(std::size_t queue_peak_bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  ++ws_slow_;
+  if (queue_peak_bytes > ws_queue_peak_) ws_queue_peak_ = queue_peak_bytes;
+}
+
+void metrics::ws_opened() {
+  std::lock_guard<std::mutex> g(mu_);
+  ++ws_open_;
+  ++ws_total_;
+}
+
+void metrics::ws_closed(std::uint16_t code, std::size_t queue_peak_bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  --ws_open_;
+  ++ws_closes_[code];
+  if (queue_peak_bytes > ws_queue_peak_) ws_queue_peak_ = queue_peak_bytes;
 }
 
 } // namespace oag::runtime

@@ -26,6 +26,12 @@ class metrics final : public actors::call_observer {
   void charged(const std::string& company_id, const std::string& model, const money::token_usage& usage,
                money::uot cost) override;
 
+  /// A WebSocket session opened / closed (with its close code and the
+  /// most bytes its write queue held).
+  void ws_opened();
+  void ws_closed(std::uint16_t code, std::size_t queue_peak_bytes);
+  void ws_slow_client(std::size_t queue_peak_bytes);
+
   /// The Prometheus text exposition.
   std::string render() const;
 
@@ -47,6 +53,11 @@ class metrics final : public actors::call_observer {
   std::map<std::string, histogram> latency_;
   std::map<std::pair<std::string, int>, std::uint64_t> upstream_errors_;
   std::map<std::pair<std::string, std::string>, usage_totals> usage_;
+  std::int64_t ws_open_ = 0;
+  std::uint64_t ws_total_ = 0;
+  std::size_t ws_queue_peak_ = 0;
+  std::uint64_t ws_slow_ = 0;
+  std::map<std::uint16_t, std::uint64_t> ws_closes_;
 };
 
 } // namespace oag::runtime
