@@ -222,14 +222,28 @@ caf::behavior directory_behavior(directory_actor* self, std::shared_ptr<const ga
                                        make_failure(errc::invalid_api_key,
                                                     "Incorrect API key provided. Create a key with the admin API "
                                                     "(POST /admin/v1/companies/{id}/keys)."));
-      // Real time: the key is valid; the edge mints the token or accepts the WebSocket.
-      if (req.api.route == route_id::realtime_token_create || req.api.route == route_id::realtime_chat)
-        return detail::respond_json(req.api.sink, 200,
-                                    {{"company_id", it->second.company_id}, {"key_id", it->second.key_id}});
       self->send(tenant_of(self, it->second.company_id),
                  tenant_request{it->second.company_id, it->second.key_id, false, std::move(req.api)});
     },
     [=](admin_request& req) { admin(self, req); },
+    [=](hook_request& req) {
+      // No key: the hook id names the company (one point read of the
+      // global hook index, written by the company's agents actor).
+      auto& st = self->state;
+      const std::string hook_id = req.api.params.empty() ? std::string{} : req.api.params.front();
+      auto not_found = [&] {
+        detail::respond_failure(req.api.sink, make_failure(errc::not_found, "No hook with id '" + hook_id + "'."));
+      };
+      if (hook_id.empty()) return not_found();
+      auto raw = st.ctx->db->get(storage::global_key(record_kind::hook_index, hook_id));
+      if (!raw) return detail::respond_failure(req.api.sink, raw.error());
+      if (!*raw || !st.companies.count(**raw)) return not_found();
+      std::string company_id = std::move(**raw);
+      self->send(tenant_of(self, company_id), tenant_request{company_id, std::string{}, false, std::move(req.api)});
+    },
+    [=](const clock_changed& msg) {
+      for (auto& [id, t] : self->state.tenants) self->send(t, msg);
+    },
     [=](const cancel_exchanges& msg) {
       for (auto& [id, t] : self->state.tenants) self->send(t, msg);
       for (auto& [name, p] : self->state.platform->by_name) self->send(p.actor, msg);

@@ -719,7 +719,7 @@ void handle(tenant_actor* self, tenant_request& req) {
   auto& st = self->state;
   auto& api = req.api;
   if (st.restore_error) return detail::respond_failure(api.sink, *st.restore_error);
-  if (is_assistants_route(api.route)) return self->send(st.assistants, std::move(req));
+  if (is_assistants_route(api.route) || is_agents_route(api.route)) return self->send(st.assistants, std::move(req));
   switch (api.route) {
     case route_id::chat_completions: return start_call(self, api, call_spec::operation::chat);
     case route_id::embeddings: return start_call(self, api, call_spec::operation::embeddings);
@@ -829,6 +829,9 @@ caf::behavior tenant_behavior(tenant_actor* self, std::shared_ptr<const gateway_
     [=](tenant_request& req) { handle(self, req); },
     [=](const cancel_exchanges& msg) {
       for (auto& [name, p] : self->state.providers) self->send(p.handle.actor, msg);
+    },
+    [=](const clock_changed& msg) {
+      if (self->state.assistants) self->send(self->state.assistants, msg);
     },
     [=](settle_call& msg) { return settle(self, msg); },
     [=](const model_check& msg) { return check_model(self, msg); },

@@ -150,15 +150,97 @@ std::optional<result<route_match>> match_assistants_route(const std::vector<std:
   return std::nullopt;
 }
 
+/// The autonomous-agents routes (seg[0] == "v1"): agents, agent runs,
+/// approvals, topics, Telegram settings, spend; nullopt when the path is
+/// none of them.
+template <class Pick>
+std::optional<result<route_match>> match_agents_route(const std::vector<std::string_view>& seg,
+                                                      std::string_view method, std::string_view path,
+                                                      route_match& m, Pick& pick) {
+  const auto c = audience::client;
+  const std::size_t n = seg.size();
+  auto id_at = [&](std::size_t i) { return i < n && valid_id_segment(seg[i]); };
+  auto param = [&](std::size_t i) { m.params.emplace_back(seg[i]); };
+  auto unknown = [&]() -> std::optional<result<route_match>> { return result<route_match>(not_found(method, path)); };
+  const auto top = seg[1];
+  if (top == "agents") {
+    if (n == 2) return pick({{"POST", route_id::agents_create}, {"GET", route_id::agents_list}}, "/v1/agents", c);
+    if (!id_at(2)) return unknown();
+    param(2);
+    if (n == 3)
+      return pick({{"GET", route_id::agent_get}, {"POST", route_id::agent_modify}, {"DELETE", route_id::agent_delete}},
+                  "/v1/agents/{id}", c);
+    if (n == 4 && seg[3] == "runs")
+      return pick({{"GET", route_id::agent_runs_list}, {"POST", route_id::agent_fire}}, "/v1/agents/{id}/runs", c);
+    return unknown();
+  }
+  if (top == "agent-runs") {
+    if (!id_at(2)) return unknown();
+    param(2);
+    if (n == 3) return pick({{"GET", route_id::agent_run_get}}, "/v1/agent-runs/{id}", c);
+    if (n == 4 && seg[3] == "log") return pick({{"GET", route_id::agent_run_log}}, "/v1/agent-runs/{id}/log", c);
+    return unknown();
+  }
+  if (top == "approvals") {
+    if (n == 2) return pick({{"GET", route_id::approvals_list}}, "/v1/approvals", c);
+    if (!id_at(2)) return unknown();
+    param(2);
+    if (n == 3) return pick({{"GET", route_id::approval_get}}, "/v1/approvals/{id}", c);
+    if (n == 4 && seg[3] == "approve")
+      return pick({{"POST", route_id::approval_approve}}, "/v1/approvals/{id}/approve", c);
+    if (n == 4 && seg[3] == "reject")
+      return pick({{"POST", route_id::approval_reject}}, "/v1/approvals/{id}/reject", c);
+    return unknown();
+  }
+  if (top == "topics") {
+    // Topic names may hold dots (and anything percent-encoded): the agents
+    // actor validates them; the edge only refuses an empty one.
+    if (n != 4 || seg[3] != "events" || seg[2].empty()) return unknown();
+    auto topic = percent_decode(seg[2], false);
+    if (topic.empty()) return unknown();
+    m.params.push_back(std::move(topic));
+    return pick({{"POST", route_id::topic_publish}, {"GET", route_id::topic_events_list}},
+                "/v1/topics/{topic}/events", c);
+  }
+  if (top == "telegram") {
+    if (n == 2)
+      return pick({{"PUT", route_id::telegram_put}, {"GET", route_id::telegram_get}, {"DELETE", route_id::telegram_delete}},
+                  "/v1/telegram", c);
+    return unknown();
+  }
+  if (top == "spend") {
+    if (n == 2) return pick({{"GET", route_id::spend_get}}, "/v1/spend", c);
+    return unknown();
+  }
+  return std::nullopt;
+}
+
 /// Routes whose POST may come without a body (the SDK sends none).
 bool body_optional(route_id r) {
   return r == route_id::admin_keys_create || r == route_id::threads_create || r == route_id::run_cancel ||
          r == route_id::conversations_create || r == route_id::assistant_modify || r == route_id::thread_modify ||
          r == route_id::message_modify || r == route_id::run_modify || r == route_id::conversation_modify ||
-         r == route_id::realtime_token_create;
+         r == route_id::agent_fire || r == route_id::approval_approve || r == route_id::approval_reject;
 }
 
 } // namespace
+
+bool valid_hook_id(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+adapters::header_list hook_headers(const adapters::header_list& headers) {
+  static constexpr std::string_view names[] = {"x-oag-timestamp", "x-oag-signature", "x-oag-event-id",
+                                               "x-telegram-bot-api-secret-token", "content-type"};
+  adapters::header_list out;
+  for (auto name : names)
+    if (auto v = adapters::find_header(headers, name)) out.push_back({std::string{name}, std::string{*v}});
+  return out;
+}
 
 std::string percent_decode(std::string_view s, bool plus_is_space) {
   auto hex = [](char h) -> int {
@@ -228,13 +310,17 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
       return pick({{"GET", route_id::model_get}}, "/v1/models/{model}", audience::client);
     }
     if (auto r = match_assistants_route(seg, method, path, m, pick); r) return *r;
-    if (is({"v1", "realtime", "chat"}))
-      return pick({{"GET", route_id::realtime_chat}}, "/v1/realtime/chat", audience::client);
-    if (is({"v1", "realtime", "tokens"}))
-      return pick({{"POST", route_id::realtime_token_create}}, "/v1/realtime/tokens", audience::client);
+    if (auto r = match_agents_route(seg, method, path, m, pick); r) return *r;
     if (is({"v1", "wallet"})) return pick({{"GET", route_id::wallet_get}}, "/v1/wallet", audience::client);
     if (is({"v1", "ledger"})) return pick({{"GET", route_id::ledger_list}}, "/v1/ledger", audience::client);
     return not_found(method, path);
+  }
+  // Deliveries without an API key: webhooks and Telegram updates.
+  if (seg.size() >= 1 && (seg[0] == "hooks" || seg[0] == "telegram")) {
+    if (seg.size() != 2 || !valid_hook_id(seg[1])) return not_found(method, path);
+    m.params.emplace_back(seg[1]);
+    if (seg[0] == "hooks") return pick({{"POST", route_id::hook_deliver}}, "/hooks/{id}", audience::hook);
+    return pick({{"POST", route_id::telegram_webhook}}, "/telegram/{id}", audience::hook);
   }
   if (seg.size() >= 3 && seg[0] == "admin" && seg[1] == "v1" && seg[2] == "companies") {
     const auto admin = audience::admin;
@@ -279,7 +365,8 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
 }
 
 std::string route_label(std::string_view method, std::string_view path) {
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics") return std::string{path};
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/admin/v1/clock")
+    return std::string{path};
   auto m = match_route(method, path);
   return m ? std::string{m->label} : std::string{"unmatched"};
 }
@@ -340,7 +427,8 @@ bool json_depth_ok(std::string_view body, std::size_t max_depth) {
 }
 
 result<nlohmann::json> parse_body(const route_match& route, std::string_view body) {
-  if (!route.has_body) return nlohmann::json(nullptr);
+  // Hook bodies are signed bytes (and need not be JSON): passed on raw.
+  if (!route.has_body || route.who == audience::hook) return nlohmann::json(nullptr);
   if (body.empty()) {
     if (body_optional(route.route)) return nlohmann::json(nullptr);
     return make_failure(errc::invalid_request,

@@ -16,15 +16,17 @@
 
 namespace oag::runtime {
 
-/// Who may call a route.
-enum class audience { client, admin };
+/// Who may call a route: a client (API key), the operator (admin token),
+/// or anyone (hook deliveries: no key, the raw body is passed on verbatim
+/// for the agents actor to verify its signature).
+enum class audience { client, admin, hook };
 
 /// A matched route.
 struct route_match {
   actors::route_id route;
   audience who = audience::client;
   std::vector<std::string> params;
-  bool has_body = false; ///< the route takes a JSON body
+  bool has_body = false; ///< the route takes a body (JSON, or raw bytes for hook routes)
   const char* label = ""; ///< the path template, for metrics
 };
 
@@ -48,7 +50,16 @@ std::optional<std::string_view> bearer_token(std::string_view authorization);
 /// is recursive; a deep body must not exhaust the stack).
 bool json_depth_ok(std::string_view body, std::size_t max_depth);
 
+/// True for a hook id path segment: 1 to 128 of [A-Za-z0-9_-].
+bool valid_hook_id(std::string_view s);
+
+/// The request headers a hook route passes on (lower-case names, only
+/// those present): x-oag-timestamp, x-oag-signature, x-oag-event-id,
+/// x-telegram-bot-api-secret-token, content-type.
+adapters::header_list hook_headers(const adapters::header_list& headers);
+
 /// Parses and validates the body of a route; errors are OpenAI-shaped 400s.
+/// Hook routes are never parsed (null: their bytes go in api.raw_body).
 result<nlohmann::json> parse_body(const route_match& route, std::string_view body);
 
 } // namespace oag::runtime

@@ -69,6 +69,186 @@ TEST_CASE("routes: labels are templates, not raw paths", "[routes]") {
   CHECK(route_label("GET", "/healthz") == "/healthz");
 }
 
+namespace {
+
+/// The route a method and path match (fails the test when they match none).
+route_id route_of(std::string_view method, std::string_view path) {
+  auto m = match_route(method, path);
+  INFO(std::string{method} + " " + std::string{path});
+  REQUIRE(m);
+  return m->route;
+}
+
+int status_of(std::string_view method, std::string_view path) {
+  auto m = match_route(method, path);
+  return m ? 200 : http_status_of(m.error());
+}
+
+} // namespace
+
+TEST_CASE("routes: agents, agent runs and approvals", "[routes][agents]") {
+  CHECK(route_of("GET", "/v1/agents") == route_id::agents_list);
+  CHECK(route_of("POST", "/v1/agents") == route_id::agents_create);
+  CHECK(route_of("GET", "/v1/agents/agt_1") == route_id::agent_get);
+  CHECK(route_of("POST", "/v1/agents/agt_1") == route_id::agent_modify);
+  CHECK(route_of("DELETE", "/v1/agents/agt_1") == route_id::agent_delete);
+  CHECK(route_of("GET", "/v1/agents/agt_1/runs") == route_id::agent_runs_list);
+  CHECK(route_of("POST", "/v1/agents/agt_1/runs") == route_id::agent_fire);
+  CHECK(route_of("GET", "/v1/agent-runs/arun_9") == route_id::agent_run_get);
+  CHECK(route_of("GET", "/v1/agent-runs/arun_9/log") == route_id::agent_run_log);
+  CHECK(route_of("GET", "/v1/approvals") == route_id::approvals_list);
+  CHECK(route_of("GET", "/v1/approvals/apr_2") == route_id::approval_get);
+  CHECK(route_of("POST", "/v1/approvals/apr_2/approve") == route_id::approval_approve);
+  CHECK(route_of("POST", "/v1/approvals/apr_2/reject") == route_id::approval_reject);
+  CHECK(route_of("PUT", "/v1/telegram") == route_id::telegram_put);
+  CHECK(route_of("GET", "/v1/telegram") == route_id::telegram_get);
+  CHECK(route_of("DELETE", "/v1/telegram") == route_id::telegram_delete);
+  CHECK(route_of("GET", "/v1/spend") == route_id::spend_get);
+
+  auto fire = match_route("POST", "/v1/agents/agt_1/runs");
+  REQUIRE(fire);
+  CHECK(fire->who == audience::client);
+  CHECK(fire->params == std::vector<std::string>{"agt_1"});
+  CHECK(std::string{fire->label} == "/v1/agents/{id}/runs");
+  CHECK(match_route("GET", "/v1/agent-runs/arun_9/log")->params == std::vector<std::string>{"arun_9"});
+  CHECK(match_route("POST", "/v1/approvals/apr_2/reject")->params == std::vector<std::string>{"apr_2"});
+  CHECK(match_route("GET", "/v1/agents")->params.empty());
+  CHECK(match_route("GET", "/v1/spend")->params.empty());
+
+  // Every new route is an agents route (served by the agents actor), none an assistants one.
+  for (auto r : {route_id::agents_create, route_id::agent_fire, route_id::approval_reject, route_id::topic_publish,
+                 route_id::telegram_delete, route_id::spend_get, route_id::hook_deliver, route_id::telegram_webhook}) {
+    CHECK(actors::is_agents_route(r));
+    CHECK_FALSE(actors::is_assistants_route(r));
+  }
+}
+
+TEST_CASE("routes: agents routes refuse wrong methods (405) and unknown paths (404)", "[routes][agents]") {
+  CHECK(status_of("PUT", "/v1/agents") == 405);
+  CHECK(status_of("DELETE", "/v1/agents") == 405);
+  CHECK(status_of("PUT", "/v1/agents/agt_1") == 405);
+  CHECK(status_of("DELETE", "/v1/agents/agt_1/runs") == 405);
+  CHECK(status_of("POST", "/v1/agent-runs/arun_9") == 405);
+  CHECK(status_of("DELETE", "/v1/agent-runs/arun_9/log") == 405);
+  CHECK(status_of("POST", "/v1/approvals") == 405);
+  CHECK(status_of("DELETE", "/v1/approvals/apr_2") == 405);
+  CHECK(status_of("GET", "/v1/approvals/apr_2/approve") == 405);
+  CHECK(status_of("GET", "/v1/approvals/apr_2/reject") == 405);
+  CHECK(status_of("DELETE", "/v1/topics/a.b/events") == 405);
+  CHECK(status_of("POST", "/v1/telegram") == 405);
+  CHECK(status_of("POST", "/v1/spend") == 405);
+  CHECK(status_of("GET", "/hooks/hk_1") == 405);
+  CHECK(status_of("PUT", "/telegram/tg_1") == 405);
+
+  CHECK(status_of("GET", "/v1/agents/agt_1/nope") == 404);
+  CHECK(status_of("GET", "/v1/agents/agt_1/runs/x") == 404);
+  CHECK(status_of("GET", "/v1/agents/a%20b") == 404);
+  CHECK(status_of("GET", "/v1/agent-runs") == 404);
+  CHECK(status_of("GET", "/v1/agent-runs/arun_9/steps") == 404);
+  CHECK(status_of("POST", "/v1/approvals/apr_2/maybe") == 404);
+  CHECK(status_of("GET", "/v1/topics") == 404);
+  CHECK(status_of("GET", "/v1/topics/a") == 404);
+  CHECK(status_of("GET", "/v1/topics//events") == 404);
+  CHECK(status_of("GET", "/v1/topics/a/events/x") == 404);
+  CHECK(status_of("GET", "/v1/telegram/x") == 404);
+  CHECK(status_of("GET", "/v1/spend/day") == 404);
+}
+
+TEST_CASE("routes: topics are percent-decoded and may hold dots", "[routes][agents]") {
+  auto pub = match_route("POST", "/v1/topics/orders.created/events");
+  REQUIRE(pub);
+  CHECK(pub->route == route_id::topic_publish);
+  CHECK(pub->has_body);
+  CHECK(pub->params == std::vector<std::string>{"orders.created"});
+  CHECK(std::string{pub->label} == "/v1/topics/{topic}/events");
+  auto list = match_route("GET", "/v1/topics/a%2Fb%20c/events");
+  REQUIRE(list);
+  CHECK(list->route == route_id::topic_events_list);
+  CHECK(list->params == std::vector<std::string>{"a/b c"});
+  CHECK(route_label("GET", "/v1/topics/x.y/events") == "/v1/topics/{topic}/events");
+}
+
+TEST_CASE("routes: hook deliveries are unauthenticated, with strict ids", "[routes][agents]") {
+  auto hook = match_route("POST", "/hooks/hk_AZ-09");
+  REQUIRE(hook);
+  CHECK(hook->route == route_id::hook_deliver);
+  CHECK(hook->who == audience::hook);
+  CHECK(hook->has_body);
+  CHECK(hook->params == std::vector<std::string>{"hk_AZ-09"});
+  CHECK(std::string{hook->label} == "/hooks/{id}");
+  CHECK(actors::is_hook_route(hook->route));
+  auto tg = match_route("POST", "/telegram/tg_1");
+  REQUIRE(tg);
+  CHECK(tg->route == route_id::telegram_webhook);
+  CHECK(tg->who == audience::hook);
+  CHECK(tg->params == std::vector<std::string>{"tg_1"});
+  CHECK(route_label("POST", "/telegram/tg_secret") == "/telegram/{id}");
+  CHECK(route_label("POST", "/hooks/hk_secret") == "/hooks/{id}");
+  CHECK(match_route("POST", "/hooks/hk_1/")->route == route_id::hook_deliver);
+
+  CHECK(status_of("POST", "/hooks/a.b") == 404);   // dots are valid in object ids, not in hook ids
+  CHECK(status_of("POST", "/hooks/a%20b") == 404);
+  CHECK(status_of("POST", "/hooks/" + std::string(129, 'a')) == 404);
+  CHECK(status_of("POST", "/hooks/" + std::string(128, 'a')) == 200);
+  CHECK(status_of("POST", "/hooks") == 404);
+  CHECK(status_of("POST", "/hooks/") == 404);
+  CHECK(status_of("POST", "/hooks/a/b") == 404);
+  CHECK(status_of("POST", "/telegram/x~y") == 404);
+  CHECK(status_of("POST", "/telegram") == 404);
+  CHECK(valid_hook_id("Ab_-9"));
+  CHECK_FALSE(valid_hook_id(""));
+  CHECK_FALSE(valid_hook_id("a.b"));
+  CHECK_FALSE(valid_hook_id("a/b"));
+}
+
+TEST_CASE("bodies: hook bodies are never parsed; some agents POSTs need none", "[routes][agents]") {
+  auto hook = *match_route("POST", "/hooks/hk_1");
+  auto raw = parse_body(hook, "not json at all {");
+  REQUIRE(raw);
+  CHECK(raw->is_null());
+  auto tg = parse_body(*match_route("POST", "/telegram/tg_1"), "[1,2]");
+  REQUIRE(tg);
+  CHECK(tg->is_null());
+  CHECK(parse_body(hook, "")->is_null());
+  CHECK(parse_body(hook, std::string(5000, '['))->is_null());
+
+  for (auto path : {"/v1/agents/agt_1/runs", "/v1/approvals/apr_1/approve", "/v1/approvals/apr_1/reject"}) {
+    INFO(path);
+    auto r = parse_body(*match_route("POST", path), "");
+    REQUIRE(r);
+    CHECK(r->is_null());
+  }
+  CHECK((*parse_body(*match_route("POST", "/v1/agents/agt_1/runs"), R"({"input":"go"})"))["input"] == "go");
+  for (auto [method, path] : {std::pair{"POST", "/v1/agents"}, std::pair{"PUT", "/v1/telegram"},
+                              std::pair{"POST", "/v1/topics/t/events"}}) {
+    INFO(path);
+    auto empty = parse_body(*match_route(method, path), "");
+    REQUIRE_FALSE(empty);
+    CHECK(http_status_of(empty.error()) == 400);
+    CHECK_FALSE(parse_body(*match_route(method, path), "{bad"));
+  }
+}
+
+TEST_CASE("hook headers: only the signature headers, with lower-case names", "[routes][agents]") {
+  adapters::header_list in{{"Authorization", "Bearer x"},
+                           {"X-OAG-Signature", "sha256=ab"},
+                           {"Content-Type", "application/json"},
+                           {"X-Telegram-Bot-Api-Secret-Token", "s3"},
+                           {"x-oag-timestamp", "1700000000"},
+                           {"Cookie", "c"}};
+  auto out = hook_headers(in);
+  REQUIRE(out.size() == 4);
+  CHECK(adapters::find_header(out, "x-oag-signature").value() == "sha256=ab");
+  CHECK(adapters::find_header(out, "x-oag-timestamp").value() == "1700000000");
+  CHECK(adapters::find_header(out, "x-telegram-bot-api-secret-token").value() == "s3");
+  CHECK(adapters::find_header(out, "content-type").value() == "application/json");
+  CHECK_FALSE(adapters::find_header(out, "x-oag-event-id"));
+  CHECK_FALSE(adapters::find_header(out, "authorization"));
+  for (auto& h : out)
+    for (char c : h.name) CHECK_FALSE((c >= 'A' && c <= 'Z'));
+  CHECK(hook_headers({}).empty());
+}
+
 TEST_CASE("query strings are percent-decoded", "[routes]") {
   auto q = parse_query("limit=5&after=led_3&x=a%20b+c&flag&bad=%zz");
   CHECK(q["limit"] == "5");
@@ -159,6 +339,20 @@ TEST_CASE("config: values, paths and errors naming the JSON path", "[config]") {
   auto bad4 = parse_config(nlohmann::json::parse(R"({"routing":{"co_1":{"rules":[{"then":{}}]}}})"), "", env);
   REQUIRE_FALSE(bad4);
   CHECK(bad4.error().param.value() == "$.routing.co_1.rules[0].then");
+}
+
+TEST_CASE("config: telegram_api_base", "[config]") {
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  auto def = parse_config(nlohmann::json::object(), "", env);
+  REQUIRE(def);
+  CHECK(def->settings.telegram_api_base == "https://api.telegram.org");
+  auto set = parse_config(nlohmann::json::parse(R"({"telegram_api_base":"http://127.0.0.1:9000/"})"), "", env);
+  REQUIRE(set);
+  CHECK(set->settings.telegram_api_base == "http://127.0.0.1:9000");
+  auto bad = parse_config(nlohmann::json::parse(R"({"telegram_api_base":"ftp://x"})"), "", env);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().param.value() == "$.telegram_api_base");
+  CHECK_FALSE(parse_config(nlohmann::json::parse(R"({"telegram_api_base":5})"), "", env));
 }
 
 TEST_CASE("metrics render Prometheus text", "[metrics]") {
