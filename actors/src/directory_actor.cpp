@@ -222,6 +222,10 @@ caf::behavior directory_behavior(directory_actor* self, std::shared_ptr<const ga
                                        make_failure(errc::invalid_api_key,
                                                     "Incorrect API key provided. Create a key with the admin API "
                                                     "(POST /admin/v1/companies/{id}/keys)."));
+      // Real time: the key is valid; the edge mints the token or accepts the WebSocket.
+      if (req.api.route == route_id::realtime_token_create || req.api.route == route_id::realtime_chat)
+        return detail::respond_json(req.api.sink, 200,
+                                    {{"company_id", it->second.company_id}, {"key_id", it->second.key_id}});
       self->send(tenant_of(self, it->second.company_id),
                  tenant_request{it->second.company_id, it->second.key_id, false, std::move(req.api)});
     },

@@ -27,6 +27,8 @@
 #include "oag/adapters/anthropic_inbound.hpp"
 #include "oag/adapters/catalog.hpp"
 #include "oag/storage/crypto.hpp"
+#include "realtime_chat.hpp"
+#include "realtime_token.hpp"
 #include "routes.hpp"
 
 namespace oag::runtime {
@@ -244,6 +246,8 @@ struct app::impl {
   /// Writes access-log lines in batches (see batched_stderr_sink).
   std::shared_ptr<spdlog::logger> access_log;
   caf::actor directory;
+  /// The WebSocket chat and its tokens.
+  std::shared_ptr<realtime::service> realtime;
   std::unique_ptr<http_server> server;
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
@@ -345,6 +349,7 @@ void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::resp
     caf::anon_send(directory, actors::hook_request{std::move(api)});
     return;
   }
+  if (route->route == actors::route_id::realtime_chat) return fail(realtime::upgrade_required());
   if (route->route == actors::route_id::anthropic_messages)
     sink = std::make_shared<anthropic_error_sink>(std::move(sink));
   auto auth = adapters::find_header(req.headers, "authorization");
@@ -379,6 +384,8 @@ void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::resp
   api.body = std::move(body.value());
   api.request_id = std::move(req.request_id);
   api.sink = std::move(sink);
+  if (api.route == actors::route_id::realtime_token_create)
+    api.sink = realtime->token_sink(crypto::sha256(*token), std::move(api.sink));
   if (route->who == audience::admin)
     caf::anon_send(directory, actors::admin_request{std::move(api)});
   else
@@ -464,6 +471,8 @@ result<void> app::start() {
   auto dir = actors::spawn_directory(*m.sys, ctx, c.providers);
   if (!dir) return dir.error();
   m.directory = std::move(dir.value());
+  m.realtime = std::make_shared<realtime::service>(m.directory, realtime::derive_token_key(m.keys.master_key),
+                                                   ctx->now, realtime::service_options{});
   m.io->start();
 
   if (c.demo) m.bootstrap_demo();
@@ -472,6 +481,15 @@ result<void> app::start() {
   opts.host = c.listen_host;
   opts.port = c.listen_port;
   opts.body_limit = c.body_limit_bytes;
+  opts.websocket.max_message_bytes = m.realtime->options().max_message_bytes;
+  opts.websocket.on_opened = [stats = m.stats] { stats->ws_opened(); };
+  opts.websocket.on_closed = [stats = m.stats](std::uint16_t code, std::size_t peak) { stats->ws_closed(code, peak); };
+  opts.websocket.on_slow_client = [stats = m.stats](std::size_t peak) { stats->ws_slow_client(peak); };
+  opts.on_upgrade = [this](actors::inbound_request req, std::shared_ptr<ws_upgrade> up) {
+    if (impl_->draining || !impl_->ready)
+      return up->reject(503, to_openai_error_body(make_failure(errc::unavailable, "OAG is shutting down; retry shortly.")));
+    impl_->realtime->upgrade(std::move(req), std::move(up));
+  };
   auto stats = m.stats;
   bool json_logs = c.log_format == "json";
   // Access lines must not block the io thread that completes a request

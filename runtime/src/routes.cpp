@@ -220,7 +220,8 @@ bool body_optional(route_id r) {
   return r == route_id::admin_keys_create || r == route_id::threads_create || r == route_id::run_cancel ||
          r == route_id::conversations_create || r == route_id::assistant_modify || r == route_id::thread_modify ||
          r == route_id::message_modify || r == route_id::run_modify || r == route_id::conversation_modify ||
-         r == route_id::agent_fire || r == route_id::approval_approve || r == route_id::approval_reject;
+         r == route_id::agent_fire || r == route_id::approval_approve || r == route_id::approval_reject ||
+         r == route_id::realtime_token_create;
 }
 
 } // namespace
@@ -311,6 +312,10 @@ result<route_match> match_route(std::string_view method, std::string_view path) 
     }
     if (auto r = match_assistants_route(seg, method, path, m, pick); r) return *r;
     if (auto r = match_agents_route(seg, method, path, m, pick); r) return *r;
+    if (is({"v1", "realtime", "chat"}))
+      return pick({{"GET", route_id::realtime_chat}}, "/v1/realtime/chat", audience::client);
+    if (is({"v1", "realtime", "tokens"}))
+      return pick({{"POST", route_id::realtime_token_create}}, "/v1/realtime/tokens", audience::client);
     if (is({"v1", "wallet"})) return pick({{"GET", route_id::wallet_get}}, "/v1/wallet", audience::client);
     if (is({"v1", "ledger"})) return pick({{"GET", route_id::ledger_list}}, "/v1/ledger", audience::client);
     return not_found(method, path);
