@@ -32,6 +32,9 @@ struct app_config {
   std::string log_level = "info";
   std::chrono::seconds drain_timeout{30};
   std::optional<std::string> extra_ca_file;
+  /// The Cockpit's files (`cockpit_dir`, relative to the config file); unset:
+  /// searched (cockpit.hpp, find_dir).
+  std::optional<std::string> cockpit_dir;
   actors::gateway_settings settings;
   std::vector<actors::platform_provider_config> providers;
 };
