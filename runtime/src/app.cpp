@@ -255,10 +255,64 @@ struct app::impl {
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   bool stopped = false;
+  /// The test clock's offset (OAG_TEST_CLOCK=1); null when it is off.
+  std::shared_ptr<std::atomic<std::int64_t>> clock_offset;
 
   void handle(actors::inbound_request req, std::shared_ptr<actors::response_sink> sink);
+  void handle_clock(const actors::inbound_request& req, actors::response_sink& sink);
   void bootstrap_demo();
 };
+
+static std::int64_t real_now() {
+  return static_cast<std::int64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+/// GET|POST /admin/v1/clock (test clock only): {"advance_s": N} moves the
+/// fake time forward by N ≥ 0 seconds, {"set_now": T} sets it to T (never
+/// backwards); both answer {"now": fake now}. Every tenant is then nudged.
+void app::impl::handle_clock(const actors::inbound_request& req, actors::response_sink& sink) {
+  auto fail = [&](const failure& f) { sink.respond(http_status_of(f), to_openai_error_body(f)); };
+  auto bad = [&](std::string msg, std::string param) {
+    fail(make_failure(errc::invalid_request, std::move(msg), std::move(param)));
+  };
+  auto answer = [&](std::int64_t now) { sink.respond(200, nlohmann::json{{"now", now}}.dump()); };
+  if (req.method == "GET") return answer(real_now() + clock_offset->load());
+  if (req.method != "POST")
+    return fail(make_failure(errc::method_not_allowed, "Method " + req.method + " is not allowed on " + req.path + "."));
+  if (!json_depth_ok(req.body, 128)) return bad("The JSON body is nested too deeply.", "body");
+  auto doc = nlohmann::json::parse(req.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return bad("The body must be a JSON object: {\"advance_s\": N} or {\"set_now\": unix_seconds}.", "body");
+  const bool has_advance = doc.contains("advance_s");
+  const bool has_set = doc.contains("set_now");
+  if (has_advance == has_set) return bad("Give exactly one of 'advance_s' and 'set_now'.", has_set ? "set_now" : "advance_s");
+  std::int64_t now = 0;
+  if (has_advance) {
+    const auto& v = doc["advance_s"];
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<std::uint64_t>() > (1ull << 40) : v.get<std::int64_t>() < 0))
+      return bad("'advance_s' must be an integer ≥ 0 (seconds): the clock never goes backwards.", "advance_s");
+    const auto by = v.get<std::int64_t>();
+    now = real_now() + clock_offset->fetch_add(by) + by;
+  } else {
+    const auto& v = doc["set_now"];
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() > (1ull << 40)))
+      return bad("'set_now' must be an integer (unix seconds).", "set_now");
+    const auto target = v.get<std::int64_t>();
+    const auto real = real_now();
+    auto off = clock_offset->load();
+    for (;;) {
+      if (target < real + off)
+        return bad("'set_now' (" + std::to_string(target) + ") is before the current time (" +
+                       std::to_string(real + off) + "): the clock never goes backwards.",
+                   "set_now");
+      if (clock_offset->compare_exchange_weak(off, target - real)) break;
+    }
+    now = target;
+  }
+  caf::anon_send(directory, actors::clock_changed{});
+  answer(now);
+}
 
 void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::response_sink> sink) {
   auto fail = [&](const failure& f) {
@@ -280,8 +334,30 @@ void app::impl::handle(actors::inbound_request req, std::shared_ptr<actors::resp
     return sink->respond(a.status, std::move(a.body), std::move(a.headers), std::move(a.content_type));
   }
   if (draining || !ready) return fail(make_failure(errc::unavailable, "OAG is shutting down; retry shortly."));
+  if (clock_offset && req.path == "/admin/v1/clock") {
+    auto auth = adapters::find_header(req.headers, "authorization");
+    std::optional<std::string_view> token;
+    if (auth) token = bearer_token(*auth);
+    if (!token || !crypto::equal_constant_time(*token, keys.admin_token))
+      return fail(make_failure(errc::invalid_api_key, "Invalid admin token (Authorization: Bearer $OAG_ADMIN_TOKEN)."));
+    return handle_clock(req, *sink);
+  }
   auto route = match_route(req.method, req.path);
   if (!route) return fail(route.error());
+  if (route->who == audience::hook) {
+    // No key: the directory finds the company by the hook id; the agents
+    // actor checks the signature over the bytes exactly as received.
+    actors::api_request api;
+    api.route = route->route;
+    api.params = std::move(route->params);
+    api.query = parse_query(req.query);
+    api.raw_body = std::move(req.body);
+    api.headers = hook_headers(req.headers);
+    api.request_id = std::move(req.request_id);
+    api.sink = std::move(sink);
+    caf::anon_send(directory, actors::hook_request{std::move(api)});
+    return;
+  }
   if (route->route == actors::route_id::realtime_chat) return fail(realtime::upgrade_required());
   if (route->route == actors::route_id::anthropic_messages)
     sink = std::make_shared<anthropic_error_sink>(std::move(sink));
@@ -395,6 +471,12 @@ result<void> app::start() {
   ctx->tls = std::move(tls.value());
   ctx->settings = c.settings;
   ctx->observer = m.stats;
+  if (const char* tc = std::getenv("OAG_TEST_CLOCK"); tc && std::string{tc} == "1") {
+    m.clock_offset = std::make_shared<std::atomic<std::int64_t>>(0);
+    ctx->clock_offset = m.clock_offset;
+    ctx->now = [offset = m.clock_offset] { return real_now() + offset->load(); };
+    spdlog::warn("OAG_TEST_CLOCK=1: the clock can be moved through POST /admin/v1/clock (tests only)");
+  }
   auto dir = actors::spawn_directory(*m.sys, ctx, c.providers);
   if (!dir) return dir.error();
   m.directory = std::move(dir.value());

@@ -120,6 +120,14 @@ result<app_config> parse_config(const json& doc, const std::string& base_dir,
   else if (*v) c.settings.run_expiry = std::chrono::seconds(std::max<std::uint64_t>(1, **v));
   if (auto v = uint(doc, "$", "run_max_steps", 1000); !v) return v.error();
   else if (*v) c.settings.run_max_steps = static_cast<int>(std::max<std::uint64_t>(1, **v));
+  if (auto e = str("telegram_api_base", c.settings.telegram_api_base)) return *e;
+  {
+    const auto& base = c.settings.telegram_api_base;
+    if (base.rfind("http://", 0) != 0 && base.rfind("https://", 0) != 0)
+      return bad("$.telegram_api_base", "must start with http:// or https://");
+    while (c.settings.telegram_api_base.size() > 8 && c.settings.telegram_api_base.back() == '/')
+      c.settings.telegram_api_base.pop_back();
+  }
 
   if (auto it = doc.find("upstream_timeouts"); it != doc.end() && !it->is_null()) {
     if (!it->is_object()) return bad("$.upstream_timeouts", "must be an object");
