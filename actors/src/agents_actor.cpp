@@ -323,6 +323,7 @@ result<firing> build_firing(agents_state& st, const json& agent, json trigger, c
              {"thread_id", tid},
              {"run_id", rid},
              {"depth", o.depth},
+             {"hops", o.hops},
              {"parent", o.parent},
              {"budget_ot", budget ? json(uot_text(*budget)) : json(nullptr)},
              {"cost_ot", "0"},
