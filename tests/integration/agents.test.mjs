@@ -475,3 +475,278 @@ describe('webhooks', () => {
     assert.equal((await runsOf(t, a.id)).length, 0);
   });
 });
+
+// ---- 2. cron on the test clock ---------------------------------------------------------------
+
+describe('cron triggers', () => {
+  const FIVE = 300;
+  /** Sets the clock to `phase` seconds after a 5-minute boundary in the future; returns that boundary. */
+  async function alignClock(phase) {
+    const now = await clockNow();
+    const boundary = (Math.floor(now / FIVE) + 2) * FIVE;
+    await setClock(boundary + phase);
+    return boundary;
+  }
+  const cronRuns = async (t, a) => (await runsOf(t, a.id)).filter((x) => x.trigger.type === 'cron');
+  const scheduled = (runs) => runs.map((x) => x.trigger.scheduled_at).sort((a, b) => a - b);
+
+  it('*/5 fires once per scheduled time; a restart between firings neither repeats nor loses one', T, async () => {
+    const t = await tenant();
+    const B = await alignClock(-10); // 10 s before a boundary
+    const a = await createAgent(t, { model: MOCK, triggers: [{ type: 'cron', schedule: '*/5 * * * *', input: 'tick at {{scheduled_at}}' }] });
+    assert.equal((await cronRuns(t, a)).length, 0, 'nothing fires at creation');
+    await advance(20); // B + 10
+    await waitFor(async () => (await cronRuns(t, a)).length === 1, { what: 'the first firing' });
+    let runs = await cronRuns(t, a);
+    assert.deepEqual(scheduled(runs), [B]);
+    assert.equal(runs[0].input, `tick at ${B}`);
+    assert.equal(runs[0].trigger.schedule, '*/5 * * * *');
+    assert.equal((await waitRun(t, runs[0].id)).status, 'completed');
+    // Moving within the same 5 minutes fires nothing more.
+    await advance(100);
+    assert.equal((await cronRuns(t, a)).length, 1, 'no second run for the same scheduled time');
+    await advance(200); // B + 310
+    await waitFor(async () => (await cronRuns(t, a)).length === 2, { what: 'the second firing' });
+    await advance(30); // B + 340
+    runs = await cronRuns(t, a);
+    assert.deepEqual(scheduled(runs), [B, B + FIVE], 'exactly one run per scheduled time');
+    for (const r of runs) await waitRun(t, r.id);
+
+    // Restart: the clock offset is in memory, so the clock goes back to real time;
+    // bring it back to where it was (nothing is due again) and then on (one more).
+    await oag.restart();
+    await setClock(B + 350);
+    assert.deepEqual(scheduled(await cronRuns(t, a)), [B, B + FIVE], 'no firing repeated after the restart');
+    await setClock(B + 2 * FIVE + 5);
+    await waitFor(async () => (await cronRuns(t, a)).length === 3, { what: 'the firing after the restart' });
+    await advance(10);
+    runs = await cronRuns(t, a);
+    assert.deepEqual(scheduled(runs), [B, B + FIVE, B + 2 * FIVE]);
+    assert.equal(new Set(runs.map((x) => x.id)).size, 3);
+    for (const r of runs) assert.equal((await waitRun(t, r.id)).status, 'completed');
+
+    // Disabling stops it; enabling again counts from then on.
+    assert.equal((await t.api('POST', `/v1/agents/${a.id}`, { enabled: false })).status, 200);
+    await advance(FIVE);
+    assert.equal((await cronRuns(t, a)).length, 3, 'a disabled agent does not fire');
+    assert.equal((await t.api('DELETE', `/v1/agents/${a.id}`)).status, 200);
+  });
+
+  it('catch-up after an outage: latest → one run, all → catch_up_max runs, none → no run', T, async () => {
+    const t = await tenant();
+    const B = await alignClock(100);
+    const mk = (catch_up, extra = {}) => createAgent(t, { name: `cu-${catch_up}`, model: MOCK, triggers: [{ type: 'cron', schedule: '*/5 * * * *', catch_up, ...extra }] });
+    const latest = await mk('latest');
+    const all = await mk('all', { catch_up_max: 3 });
+    const none = await mk('none');
+    // The outage: OAG stops; when it starts again an hour later, 12 firings were missed
+    // (B+300 … B+3600), the newest 150 s ago (beyond the 60 s grace).
+    await oag.stop();
+    await oag.restart();
+    await setClock(B + 3600 + 150);
+    await waitFor(async () => (await cronRuns(t, latest)).length === 1 && (await cronRuns(t, all)).length === 3, {
+      what: 'the catch-up firings',
+    });
+    await advance(5);
+    const l = await cronRuns(t, latest);
+    assert.deepEqual(scheduled(l), [B + 3600], 'latest: the newest missed firing only');
+    assert.equal(l[0].trigger.late_s >= 150, true, `late_s ${l[0].trigger.late_s}`);
+    assert.deepEqual(scheduled(await cronRuns(t, all)), [B + 3000, B + 3300, B + 3600], 'all: the newest catch_up_max');
+    assert.deepEqual(await cronRuns(t, none), [], 'none: no run');
+    // After the catch-up each goes on normally, and a restart does not catch up again.
+    await oag.restart();
+    await setClock(B + 3600 + 160);
+    assert.equal((await cronRuns(t, latest)).length, 1);
+    assert.equal((await cronRuns(t, all)).length, 3);
+    await setClock(B + 3900 + 10);
+    await waitFor(async () => (await cronRuns(t, none)).length === 1 && (await cronRuns(t, latest)).length === 2 && (await cronRuns(t, all)).length === 4, {
+      what: 'the next on-time firing of each',
+    });
+    assert.deepEqual(scheduled(await cronRuns(t, none)), [B + 3900], 'none: an on-time firing runs');
+    for (const a of [latest, all, none]) for (const r of await cronRuns(t, a)) assert.equal((await waitRun(t, r.id)).status, 'completed');
+  });
+
+  it('a timezone: 09:30 Asia/Kolkata fires at 04:00 UTC', T, async () => {
+    const t = await tenant();
+    const now = await clockNow();
+    const day = (Math.floor(now / 86400) + 1) * 86400;
+    await setClock(day + 4 * 3600 - 30);
+    const a = await createAgent(t, { model: MOCK, triggers: [{ type: 'cron', schedule: '30 9 * * *', timezone: 'Asia/Kolkata' }] });
+    await setClock(day + 4 * 3600 - 5);
+    assert.equal((await cronRuns(t, a)).length, 0, 'not before 04:00 UTC');
+    await setClock(day + 4 * 3600 + 1);
+    await waitFor(async () => (await cronRuns(t, a)).length === 1, { what: 'the 09:30 IST firing' });
+    assert.deepEqual(scheduled(await cronRuns(t, a)), [day + 4 * 3600]);
+  });
+});
+
+// ---- 4. topics ----------------------------------------------------------------------------------
+
+describe('topics', () => {
+  const deliveredTo = (ev) => ev.deliveries.filter((d) => d.agent_run_id).map((d) => d.agent_id).sort();
+  const topicRuns = async (t, a) => (await runsOf(t, a.id)).filter((x) => x.trigger.type === 'topic');
+
+  it('glob matching: orders.*.created and tax.**', T, async () => {
+    const t = await tenant();
+    const star = await createAgent(t, { model: MOCK, triggers: [{ type: 'topic', pattern: 'orders.*.created' }] });
+    const tax = await createAgent(t, { model: MOCK, triggers: [{ type: 'topic', pattern: 'tax.**', input: '{{topic}}: {{payload.amount}}' }] });
+    const cases = [
+      ['orders.eu.created', [star.id]],
+      ['orders.created', []],
+      ['orders.eu.x.created', []],
+      ['orders.eu.updated', []],
+      ['tax', [tax.id]],
+      ['tax.de', [tax.id]],
+      ['tax.de.vat.q1', [tax.id]],
+      ['taxes.de', []],
+    ];
+    const events = {};
+    for (const [topic, want] of cases) {
+      const r = await t.api('POST', `/v1/topics/${topic}/events`, { payload: { topic, amount: 7 } });
+      assert.equal(r.status, 202, `${topic}: ${r.text}`);
+      assert.equal(r.json.object, 'topic.event');
+      assert.equal(r.json.topic, topic);
+      assert.equal(r.json.duplicate, false);
+      assert.deepEqual(deliveredTo(r.json), [...want].sort(), `${topic} delivered to`);
+      events[topic] = r.json;
+    }
+    const sr = await topicRuns(t, star);
+    assert.equal(sr.length, 1);
+    assert.equal(sr[0].trigger.topic, 'orders.eu.created');
+    assert.equal(sr[0].trigger.event_id, events['orders.eu.created'].id);
+    const done = await waitRun(t, sr[0].id);
+    assert.deepEqual(JSON.parse(done.input), { topic: 'orders.eu.created', amount: 7 }, 'the payload is the input');
+    assert.equal(done.status, 'completed');
+    const tr = await topicRuns(t, tax);
+    assert.deepEqual(tr.map((x) => x.trigger.topic).sort(), ['tax', 'tax.de', 'tax.de.vat.q1']);
+    assert.ok(tr.some((x) => x.input === 'tax.de: 7'), 'the input template');
+    // The events are listed per topic.
+    const ls = await t.api('GET', '/v1/topics/orders.created/events');
+    assert.equal(ls.status, 200, ls.text);
+    assert.deepEqual(ls.json.data.map((e) => e.id), [events['orders.created'].id]);
+    // Bad topics and bodies.
+    assertError(await t.api('POST', '/v1/topics/orders..x/events', { payload: 1 }), 400, 'empty segment');
+    assertError(await t.api('POST', '/v1/topics/orders.*/events', { payload: 1 }), 400, 'a wildcard is not a topic');
+    assertError(await t.api('POST', '/v1/topics/orders.x/events', {}), 400, 'no payload');
+    assertError(await t.api('POST', '/v1/topics/orders.x/events', { payload: 1, extra: 2 }), 400, 'unknown field');
+  });
+
+  it('per-subscriber dedup by event_id: a repeated event is 200 duplicate and starts nothing', T, async () => {
+    const t = await tenant();
+    const a = await createAgent(t, { model: MOCK, triggers: [{ type: 'topic', pattern: 'dedup.*' }] });
+    const b = await createAgent(t, { model: MOCK, triggers: [{ type: 'topic', pattern: 'dedup.**' }, { type: 'topic', pattern: '*.x' }] });
+    const eid = `e-${nonce()}`;
+    const r1 = await t.api('POST', '/v1/topics/dedup.x/events', { payload: { n: 1 }, event_id: eid });
+    assert.equal(r1.status, 202, r1.text);
+    assert.equal(r1.json.id, eid);
+    assert.deepEqual(deliveredTo(r1.json), [a.id, b.id].sort(), 'one delivery per subscriber, even with two matching patterns');
+    const r2 = await t.api('POST', '/v1/topics/dedup.x/events', { payload: { n: 2 }, event_id: eid });
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(r2.json.duplicate, true);
+    assert.deepEqual(r2.json.deliveries, r1.json.deliveries, 'the first delivery is reported');
+    const conc = await Promise.all([1, 2, 3].map(() => t.api('POST', '/v1/topics/dedup.x/events', { payload: { n: 3 }, event_id: `c-${eid}` })));
+    assert.deepEqual(conc.map((r) => r.status).sort(), [200, 200, 202]);
+    for (const s of [a, b]) {
+      const runs = await topicRuns(t, s);
+      assert.equal(runs.length, 2, `one run per event for ${s.id}`);
+      assert.deepEqual(runs.map((x) => x.trigger.event_id).sort(), [eid, `c-${eid}`].sort());
+      for (const r of runs) assert.equal((await waitRun(t, r.id)).status, 'completed');
+    }
+    const first = (await topicRuns(t, a)).find((x) => x.trigger.event_id === eid);
+    assert.deepEqual(JSON.parse(first.input), { n: 1 }, 'the first payload is the one delivered');
+  });
+
+  it('durable delivery across kill -9: every subscriber acts once per event, none lost, none doubled', T, async () => {
+    const t = await tenant();
+    const tag = `dur-${nonce()}`;
+    const off = fake.respond((body) => (lastUser(body).includes(tag) ? { delayMs: 400, text: `handled ${tag}` } : undefined));
+    try {
+      const subs = [];
+      for (let i = 0; i < 3; i++) subs.push(await createAgent(t, { model: FAKE, triggers: [{ type: 'topic', pattern: 'durable.*' }] }));
+      const e1 = await t.api('POST', '/v1/topics/durable.a/events', { payload: { tag, n: 1 } });
+      assert.equal(e1.status, 202, e1.text);
+      assert.equal(deliveredTo(e1.json).length, 3);
+      // The first event's runs are in their model calls when OAG dies; the second event is
+      // acknowledged just before.
+      await waitFor(() => fake.chatRequests().filter((r) => lastUser(r.body).includes(tag)).length >= 3, { what: 'the model calls in flight' });
+      const e2 = await t.api('POST', '/v1/topics/durable.b/events', { payload: { tag, n: 2 }, event_id: `ev2-${tag}` });
+      assert.equal(e2.status, 202, e2.text);
+      await oag.kill9();
+      await oag.restart();
+      const again = await t.api('POST', '/v1/topics/durable.b/events', { payload: { tag, n: 2 }, event_id: `ev2-${tag}` });
+      assert.equal(again.status, 200, `the acknowledged event survived: ${again.text}`);
+      assert.equal(again.json.duplicate, true);
+      for (const s of subs) {
+        const runs = await waitFor(async () => {
+          const rs = await topicRuns(t, s);
+          return rs.length >= 2 ? rs : null;
+        }, { what: `the runs of ${s.id}` });
+        assert.equal(runs.length, 2, `${s.id}: one run per event`);
+        assert.deepEqual(runs.map((x) => x.trigger.event_id).sort(), [e1.json.id, `ev2-${tag}`].sort());
+        for (const r of runs) {
+          const done = await waitRun(t, r.id, { timeoutMs: 20000 });
+          assert.equal(done.status, 'completed', `${r.id}: ${JSON.stringify(done.last_error)}`);
+          assert.equal(done.output, `handled ${tag}`);
+        }
+      }
+      // Six runs, six model calls charged once each.
+      const ledger = await t.ledger();
+      assert.equal(ledger.length, 6, `ledger: ${JSON.stringify(ledger).slice(0, 500)}`);
+      assert.ok(walletInvariantHolds(await t.wallet()));
+    } finally {
+      off();
+    }
+  });
+
+  it('the built-in publish tool: one agent publishes, a subscriber runs; published_events listed', T, async () => {
+    const t = await tenant();
+    const sub = await createAgent(t, { model: MOCK, triggers: [{ type: 'topic', pattern: 'pub.*', input: 'got {{payload.k}} on {{topic}}' }] });
+    const pub = await createAgent(t, { model: MOCK, tools: [{ type: 'publish' }] });
+    const ar = await waitRun(t, (await fire(t, pub.id, '#mock:tool=publish:{"topic":"pub.t1","payload":{"k":"v1"}}')).id);
+    assert.equal(ar.status, 'completed', JSON.stringify(ar.last_error));
+    assert.equal(ar.published_events.length, 1, JSON.stringify(ar));
+    assert.equal(ar.published_events[0].topic, 'pub.t1');
+    const call = ar.log.data.find((e) => e.type === 'tool_call');
+    assert.equal(call.name, 'publish');
+    const out = JSON.parse(call.output);
+    assert.equal(out.published, true);
+    assert.equal(out.event_id, ar.published_events[0].event_id);
+    assert.equal(out.deliveries, 1);
+    const runs = await topicRuns(t, sub);
+    assert.equal(runs.length, 1);
+    assert.equal(runs[0].trigger.event_id, ar.published_events[0].event_id);
+    const done = await waitRun(t, runs[0].id);
+    assert.equal(done.input, 'got v1 on pub.t1');
+    assert.equal(done.status, 'completed');
+    const ev = await t.api('GET', '/v1/topics/pub.t1/events');
+    assert.equal(ev.json.data.length, 1);
+    assert.equal(ev.json.data[0].source.agent_run_id, ar.id);
+    // A bad topic is an error result for the model, not a failed run.
+    const bad = await waitRun(t, (await fire(t, pub.id, '#mock:tool=publish:{"topic":"pub..bad","payload":1}')).id);
+    assert.equal(bad.status, 'completed');
+    assert.deepEqual(bad.published_events, []);
+    assert.match(bad.log.data.find((e) => e.type === 'tool_call').output, /^error:/);
+  });
+
+  it('an agent that publishes to a topic it listens on stops after a bounded number of hops', T, async () => {
+    const t = await tenant();
+    const loopInput = '#mock:tool=publish:{"topic":"loop.a","payload":1}';
+    const a = await createAgent(t, { model: MOCK, tools: [{ type: 'publish' }], triggers: [{ type: 'topic', pattern: 'loop.*', input: loopInput }] });
+    await waitRun(t, (await fire(t, a.id, loopInput)).id);
+    // Each run publishes once; hops are counted, so the chain ends.
+    let n = 0;
+    await waitFor(async () => {
+      const runs = await runsOf(t, a.id);
+      const settled = runs.every((r) => TERMINAL.has(r.status));
+      const same = runs.length === n;
+      n = runs.length;
+      return settled && same && n > 1 ? runs : null;
+    }, { what: 'the publish loop to settle', timeoutMs: 10000, intervalMs: 300 });
+    // The manual run's event is hop 1; runs of hops 1..4 publish again; hop 5 is delivered to no one.
+    assert.equal(n, 5, `the loop is bounded: the manual run and 4 topic runs (${n} runs)`);
+    const ev = await t.api('GET', '/v1/topics/loop.a/events?limit=100');
+    assert.equal(ev.json.data.length, 5, 'five events published');
+    assert.deepEqual(ev.json.data.map((e) => e.hops).sort(), [1, 2, 3, 4, 5]);
+    assert.deepEqual(ev.json.data.find((e) => e.hops === 5).deliveries, [], 'the last hop is not delivered');
+  });
+});
