@@ -10,7 +10,9 @@
 //     approval shows up live (WebSocket), Approve lets the run go on (the
 //     tool service gets the call once, the run completes), the run log
 //     shows the model calls and the tool call;
+//     a stale page that decides again gets the 409 and shows who decided;
 //   - agents: the list with triggers and last runs;
+//   - errors: a network failure and an API error are shown (with Retry);
 //   - chat: tokens stream into the bubble (the upstream writes its chunks
 //     with pauses), the final usage and O₮ cost show, a follow-up goes to
 //     the same thread, Stop cancels;
@@ -55,6 +57,7 @@ describe('cockpit', { skip: haveChromium ? false : `chromium not found at ${CHRO
   let t; // the tenant
   const problems = []; // console errors and page errors, with the page they came from
   const expectedProblems = []; // patterns allowed at a given moment (the bad sign-in's 401)
+  let holdEvents = false;
 
   const shot = async (name, p = page) => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -81,6 +84,15 @@ describe('cockpit', { skip: haveChromium ? false : `chromium not found at ${CHRO
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
+    // The Cockpit's WebSockets pass through the test, which can hold the
+    // server's events back to make the page stale (the 409 case).
+    await page.routeWebSocket(/\/v1\/realtime\/chat/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => server.send(m));
+      server.onMessage((m) => {
+        if (!holdEvents) ws.send(m);
+      });
+    });
     page.on('console', (msg) => {
       if (msg.type() !== 'error') return;
       const text = msg.text();
@@ -218,6 +230,41 @@ describe('cockpit', { skip: haveChromium ? false : `chromium not found at ${CHRO
     assert.match(again.json.error.message, /already decided/);
   });
 
+  it('shows who decided first when a stale page decides again (409)', T, async () => {
+    fake.next({ toolCalls: [{ name: 'pay', arguments: { amount: 7, to: 'Globex' } }] });
+    fake.next({ text: 'Paid 7 to Globex.' });
+    const fired = await t.post(`/v1/agents/${agent.id}/runs`, { input: 'Pay Globex 7' });
+    const runId = fired.json.id;
+    const card = page.locator('#pending-approvals article.approval', { hasText: 'Globex' });
+    await card.waitFor({ timeout: 10000 });
+    const approvalId = await card.getAttribute('data-approval-id');
+    // Someone else approves while this page hears nothing.
+    holdEvents = true;
+    const other = await t.post(`/v1/approvals/${approvalId}/approve`, { reason: 'ok by phone' });
+    assert.equal(other.status, 200, other.text);
+    expectedProblems.push(/409/);
+    try {
+      // With the keyboard: focus Reject, press Enter.
+      await card.locator('button[data-action=reject]').focus();
+      await page.keyboard.press('Enter');
+      const notice = page.locator('.notices .notice', { hasText: 'already decided' });
+      await notice.waitFor();
+      assert.match(await notice.textContent(), /already decided: approved by api/);
+      // The page refreshed: the approval is among the decided ones, approved.
+      await page.locator(`#decided-approvals article[data-approval-id="${approvalId}"]`, { hasText: 'approved' }).waitFor();
+      assert.equal(await page.locator(`#pending-approvals article[data-approval-id="${approvalId}"]`).count(), 0);
+    } finally {
+      expectedProblems.pop();
+      holdEvents = false;
+    }
+    const done = await waitFor(async () => {
+      const r = await t.get(`/v1/agent-runs/${runId}`);
+      return r.json?.status === 'completed' ? r.json : null;
+    }, { timeoutMs: 20000, what: 'the second run to complete' });
+    assert.equal(done.approvals[0].status, 'approved');
+    assert.equal(svc.requests.length, 2, 'one call per approved run');
+  });
+
   it('shows the run log', T, async () => {
     await go(`#/runs/${agentRunId}`);
     await page.locator('#run-status', { hasText: 'completed' }).waitFor({ timeout: 10000 });
@@ -254,6 +301,26 @@ describe('cockpit', { skip: haveChromium ? false : `chromium not found at ${CHRO
     await card.locator('h3 a').click();
     await page.locator('h1', { hasText: 'Accounts payable' }).waitFor();
     await page.locator(`tr[data-run-id="${agentRunId}"]`).waitFor();
+  });
+
+  it('shows network and API errors, and recovers', T, async () => {
+    expectedProblems.push(/ERR_FAILED|503|Failed to load resource/);
+    try {
+      await page.route(/\/v1\/agents\?/, (r) => r.abort('failed'));
+      await go('#/agents');
+      await page.locator('.error-box', { hasText: 'Cannot reach OAG' }).waitFor();
+      await page.unroute(/\/v1\/agents\?/);
+      const busy = { error: { message: 'OAG is shutting down; retry shortly.', type: 'server_error', param: null, code: null } };
+      await page.route(/\/v1\/spend\?/, (r) => r.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(busy) }));
+      await go('#/spend');
+      await page.locator('#spend-chart .error-box', { hasText: 'Error 503: OAG is shutting down; retry shortly.' }).waitFor();
+      await shot('spend-error');
+      await page.unroute(/\/v1\/spend\?/);
+      await page.locator('#spend-chart .error-box button', { hasText: 'Retry' }).click();
+      await page.locator('#spend-chart svg.chart').waitFor();
+    } finally {
+      expectedProblems.pop();
+    }
   });
 
   it('chats: tokens stream, the cost shows, a follow-up stays on the thread, Stop cancels', T, async () => {
