@@ -151,9 +151,17 @@ bool persist(run_actor* self, std::initializer_list<const json*> others = {}, bo
   return true;
 }
 
+/// The run's "agent" field, null when it has none. (operator[] of a const
+/// json with a missing key is undefined behaviour: it read past the map.)
+const json& agent_of(const run_state& st) {
+  static const json none;
+  auto it = st.state.find("agent");
+  return it != st.state.end() ? *it : none;
+}
+
 /// The agent run this run serves, if any (empty for plain Assistants runs).
 std::string agent_run_id(const run_state& st) {
-  const auto& a = st.state["agent"];
+  const auto& a = agent_of(st);
   return a.is_object() ? a.value("agent_run_id", std::string{}) : std::string{};
 }
 
@@ -480,18 +488,18 @@ void tools_settled(run_actor* self) {
 
 /// Built-in tools of agent runs, served by the agents actor.
 bool is_builtin(const run_state& st, const std::string& name) {
-  return st.state["agent"].is_object() && (name == "publish" || name == "delegate");
+  return agent_of(st).is_object() && (name == "publish" || name == "delegate");
 }
 
 /// The agent's approval rule for a tool, when the run serves an agent that gates it.
 std::optional<triggers::approval_rule> gate_of(const run_state& st, const std::string& tool) {
-  const json& agent = st.state["agent"];
+  const json& agent = agent_of(st);
   if (!agent.is_object()) return std::nullopt;
   return agents::approval_rule_for(json{{"approval", agent.value("approval", json::object())}}, tool);
 }
 
 json new_approval(const run_state& st, const json& call) {
-  const json& agent = st.state["agent"];
+  const json& agent = agent_of(st);
   const auto t = now(st);
   const auto& policy = agent.value("approval", json::object());
   return {{"id", crypto::time_ordered_id("apr_")},
