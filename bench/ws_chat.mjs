@@ -19,6 +19,7 @@
 // node bench/ws_chat.mjs --oag BIN --dir DIR --prices FILE [--sessions 2000]
 //      [--companies 10] [--tokens 40] [--interval-ms 25] [--first-ms 50]
 //      [--stall-s 5] [--write docs/PERFORMANCE.md] [--commit SHA]
+// node bench/ws_chat.mjs --report results.json [--write FILE] re-renders a run.
 // The daemon's and the upstream's pids are kept in DIR/*.pid (the shell script's trap kills them).
 
 import { spawn } from 'node:child_process';
@@ -39,12 +40,19 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : def;
 };
+const BEGIN = '<!-- bench-ws:begin -->';
+const END = '<!-- bench-ws:end -->';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[bench-ws]', ...a);
 
 // ---- the fake upstream (child process) -----------------------------------------
 
-if (opt('role') === 'upstream') {
+if (opt('report')) {
+  // Re-renders a results.json (and writes it with --write FILE).
+  const md = markdown(JSON.parse(fs.readFileSync(opt('report'), 'utf8')));
+  process.stdout.write(md + '\n');
+  if (opt('write')) writeSection(opt('write'), md);
+} else if (opt('role') === 'upstream') {
   const TOKENS = Number(opt('tokens', '40'));
   const INTERVAL = Number(opt('interval-ms', '25'));
   const FIRST = Number(opt('first-ms', '50'));
@@ -330,8 +338,6 @@ function markdown(r) {
   return lines.join('\n');
 }
 
-const BEGIN = '<!-- bench-ws:begin -->';
-const END = '<!-- bench-ws:end -->';
 function writeSection(file, md) {
   let doc = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   const a = doc.indexOf(BEGIN);
