@@ -1165,7 +1165,9 @@ void deliver_delegation(agents_actor* self, const std::string& dkey, const json&
 
 /// Re-evaluates a delegation: finished when all children ended, the first
 /// K completed, or the deadline passed. Persists and delivers the result.
-void settle_delegation(agents_actor* self, const std::string& dkey, bool deadline_passed) {
+// `dkey` is taken by value: callers pass the child_of entry's value, which
+// this function erases.
+void settle_delegation(agents_actor* self, const std::string dkey, bool deadline_passed) {
   auto& st = self->state;
   const auto dk = delegation_key(st, dkey);
   auto doc = get(st, dk);
@@ -1180,9 +1182,11 @@ void settle_delegation(agents_actor* self, const std::string& dkey, bool deadlin
     if (!child || !*child) continue;
     json c = live_agent_run(st, **child);
     const std::string status = c.value("status", std::string{});
-    const bool done = assistants::is_terminal(status);
+    // Ended once its end is recorded (output, cost): its run can be terminal
+    // on disk before its run_settled has reached this actor.
+    const bool done = assistants::is_terminal(status) && !(**child)["finished_at"].is_null();
     ended += done;
-    completed += status == "completed";
+    completed += done && status == "completed";
     if (auto cost = money::parse_ot(c.value("cost_ot", std::string{"0"}))) spent += *cost;
     json r = {{"agent_run_id", cid}, {"agent_id", c["agent_id"]}, {"status", status}, {"cost_ot", c["cost_ot"]}};
     if (done && status == "completed") r["output"] = c.value("output", json(nullptr));
