@@ -750,3 +750,132 @@ describe('topics', () => {
     assert.deepEqual(ev.json.data.find((e) => e.hops === 5).deliveries, [], 'the last hop is not delivered');
   });
 });
+
+// ---- 5. delegation ---------------------------------------------------------------------------
+
+describe('delegation', () => {
+  it('5 children in parallel, one failing: 5 results, the parent completes; the budget envelope is split and returned', T, async () => {
+    const t = await tenant();
+    const tag = `dlg-${nonce()}`;
+    const worker = await createAgent(t, { name: 'worker', model: FAKE, instructions: `worker persona ${tag}`, budget: { per_run_ot: '0.05' } });
+    const tasks = [
+      { agent_id: worker.id, input: `child ${tag} 0` },
+      { input: `child ${tag} 1`, instructions: `inline persona ${tag}` },
+      { input: `child ${tag} 2` },
+      { input: `child ${tag} 3 FAIL` },
+      { input: `child ${tag} 4`, model: FAKE },
+    ];
+    let toolResult = null;
+    const off = fake.respond((body) => {
+      const u = lastUser(body);
+      if (!u.includes(tag)) return undefined;
+      if (u.startsWith('child')) {
+        if (u.includes('FAIL')) return { status: 400, error: { message: `the child request was refused ${tag}`, type: 'invalid_request_error' } };
+        return { text: `result of ${u}`, delayMs: 50 };
+      }
+      if (hasToolMessage(body)) {
+        toolResult = body.messages.find((m) => m.role === 'tool');
+        return { text: `summary ${tag}` };
+      }
+      return { toolCalls: [{ id: `call_${tag}`, name: 'delegate', arguments: { tasks } }] };
+    });
+    try {
+      const parent = await createAgent(t, { name: 'boss', model: FAKE, tools: [{ type: 'delegate' }], budget: { per_run_ot: '1' } });
+      const ar = await waitRun(t, (await fire(t, parent.id, `delegate ${tag}`)).id, { timeoutMs: 20000 });
+      assert.equal(ar.status, 'completed', JSON.stringify(ar.last_error));
+      assert.equal(ar.output, `summary ${tag}`);
+      assert.ok(toolResult, 'the parent model got the tool result');
+      assert.equal(toolResult.tool_call_id, `call_${tag}`);
+      const res = JSON.parse(plain(toolResult.content));
+      assert.equal(res.total, 5);
+      assert.equal(res.completed, 4);
+      assert.equal(res.children.length, 5);
+      const failed = res.children.filter((c) => c.status === 'failed');
+      assert.equal(failed.length, 1, JSON.stringify(res.children));
+      assert.ok(JSON.stringify(failed[0].error).includes(tag) || failed[0].error, `the failure is reported: ${JSON.stringify(failed[0])}`);
+      for (const [i, c] of res.children.entries()) {
+        assert.match(c.agent_run_id, /^arun_/);
+        if (i === 3) continue;
+        assert.equal(c.status, 'completed', JSON.stringify(c));
+        assert.equal(c.output, `result of child ${tag} ${i}`, 'results in task order');
+      }
+      assert.equal(res.children[0].agent_id, worker.id);
+      // Budget: the envelope is what was left of the parent's 1 O₮ after its first model call.
+      const first = ar.log.data.find((e) => e.type === 'model_call');
+      const envelope = 1e6 - uot(first.cost_ot);
+      assert.equal(uot(res.budget.envelope_ot), envelope, JSON.stringify(res.budget));
+      const childRuns = await Promise.all(res.children.map((c) => getRun(t, c.agent_run_id)));
+      const spent = childRuns.reduce((s, c) => s + uot(c.cost_ot), 0);
+      assert.equal(uot(res.budget.spent_ot), spent);
+      assert.ok(spent > 0);
+      assert.equal(uot(res.budget.returned_ot), envelope - spent, 'what the children did not spend returns');
+      const share = Math.floor(envelope / 5);
+      for (const [i, c] of childRuns.entries()) {
+        assert.equal(c.parent.agent_run_id, ar.id);
+        assert.equal(c.depth, 1);
+        assert.equal(c.trigger.type, 'delegate');
+        assert.equal(c.trigger.index, i);
+        // A child's budget is its share (capped by its own agent's per-run budget).
+        assert.equal(uot(c.budget_ot), i === 0 ? Math.min(share, 50000) : share, `child ${i} budget_ot ${c.budget_ot}`);
+      }
+      assert.equal(childRuns[3].status, 'failed');
+      assert.equal(childRuns[0].agent_id, worker.id);
+      assert.equal(childRuns[1].agent_id, parent.id, 'an inline sub-agent runs as the parent agent');
+      // The children ran in parallel and as their personas.
+      const reqs = fake.chatRequests().filter((r) => lastUser(r.body).startsWith(`child ${tag}`));
+      assert.equal(reqs.length, 5);
+      const sys = (i) => plain(reqs.find((r) => lastUser(r.body) === tasks[i].input).body.messages.find((m) => m.role === 'system' || m.role === 'developer')?.content);
+      assert.ok(sys(0).includes(`worker persona ${tag}`), 'the named agent persona');
+      assert.ok(sys(1).includes(`inline persona ${tag}`), 'the inline persona');
+      // The parent's log lists its children with their states, and the cost includes theirs.
+      const view = await getRun(t, ar.id);
+      assert.deepEqual(view.children.map((c) => c.id), res.children.map((c) => c.agent_run_id));
+      assert.deepEqual(view.children.map((c) => c.status).sort(), ['completed', 'completed', 'completed', 'completed', 'failed']);
+      const tc = view.log.data.find((e) => e.type === 'tool_call' && e.name === 'delegate');
+      assert.ok(tc, 'the delegate call is in the log');
+      assert.deepEqual(JSON.parse(tc.output).children.length, 5);
+      // Money: every model call of the parent and the children is in the ledger once.
+      const ledger = await t.ledger();
+      const ids = [view, ...childRuns].flatMap((r) => r.log.data.filter((e) => e.type === 'model_call').map((e) => e.response_id));
+      assert.equal(ids.length, 6, 'two parent calls and four successful child calls');
+      for (const id of ids) assert.equal(ledger.filter((e) => e.response_id === id).length, 1, `ledger entry for ${id}`);
+      assert.equal(ledger.length, 6, 'the failed call is not charged');
+      assert.ok(walletInvariantHolds(await t.wallet()));
+    } finally {
+      off();
+    }
+  });
+
+  it('depth cap and fan-out cap: the delegate call gets an error result, the parent completes', T, async () => {
+    const t = await tenant();
+    const flat = await createAgent(t, { model: MOCK, tools: [{ type: 'delegate' }], limits: { max_delegation_depth: 0 } });
+    const d = await waitRun(t, (await fire(t, flat.id, '#mock:tool=delegate:{"tasks":[{"input":"x"}]}')).id);
+    assert.equal(d.status, 'completed');
+    const dc = d.log.data.find((e) => e.type === 'tool_call');
+    assert.match(dc.output, /^error: .*depth/, dc.output);
+    assert.deepEqual(d.children, [], 'no child started');
+    const narrow = await createAgent(t, { model: MOCK, tools: [{ type: 'delegate' }], limits: { max_parallel_children: 2 } });
+    const f = await waitRun(t, (await fire(t, narrow.id, '#mock:tool=delegate:{"tasks":[{"input":"a"},{"input":"b"},{"input":"c"}]}')).id);
+    assert.equal(f.status, 'completed');
+    const fc = f.log.data.find((e) => e.type === 'tool_call');
+    assert.match(fc.output, /^error: /, fc.output);
+    assert.match(fc.output, /2/, 'names the limit');
+    assert.deepEqual(f.children, []);
+    // Within the cap it works (mock children echo their input).
+    const ok = await waitRun(t, (await fire(t, narrow.id, '#mock:tool=delegate:{"tasks":[{"input":"alpha"},{"input":"beta"}]}')).id);
+    const res = JSON.parse(ok.log.data.find((e) => e.type === 'tool_call').output);
+    assert.deepEqual(res.children.map((c) => c.output), ['alpha', 'beta']);
+    assert.equal(res.completed, 2);
+    assert.equal(ok.children.length, 2);
+    // A child at depth 1 of an agent allowing depth 1 cannot delegate again. (The child's
+    // directive is escaped as \u0023 so that the parent's mock call does not run it.)
+    const one = await createAgent(t, { model: MOCK, tools: [{ type: 'delegate' }], limits: { max_delegation_depth: 1 } });
+    const child = await createAgent(t, { model: MOCK, tools: [{ type: 'delegate' }], limits: { max_delegation_depth: 1 } });
+    const nested = await waitRun(t, (await fire(t, one.id, `#mock:tool=delegate:{"tasks":[{"agent_id":"${child.id}","input":"\\u0023mock:tool=delegate:{\\"tasks\\":[{\\"input\\":\\"deep\\"}]}"}]}`)).id);
+    const nres = JSON.parse(nested.log.data.find((e) => e.type === 'tool_call').output);
+    assert.equal(nres.children[0].status, 'completed');
+    const c1 = await getRun(t, nres.children[0].agent_run_id);
+    assert.match(c1.log.data.find((e) => e.type === 'tool_call').output, /^error: .*depth/, 'depth 2 is refused for the child');
+    assert.deepEqual(c1.children, []);
+  });
+});
