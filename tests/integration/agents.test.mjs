@@ -879,3 +879,267 @@ describe('delegation', () => {
     assert.deepEqual(c1.children, []);
   });
 });
+
+// ---- 6. approvals ----------------------------------------------------------------------------
+
+const CHAT = 4242;
+
+async function putTelegram(t, body = {}) {
+  const r = await t.api('PUT', '/v1/telegram', { bot_token: tg.token, chat_ids: [CHAT], ...body });
+  assert.equal(r.status, 200, `PUT /v1/telegram: ${r.text}`);
+  assert.match(r.json.webhook_path, /^\/telegram\/tg_/);
+  assert.ok(r.json.secret_token, 'a secret token');
+  assert.ok(!r.text.includes(tg.token), 'the bot token is never shown');
+  return r.json;
+}
+
+const tgUpdate = (settings, update, secret = settings.secret_token) =>
+  oag.request('POST', settings.webhook_path, { body: update, headers: secret === null ? {} : { 'x-telegram-bot-api-secret-token': secret } });
+
+const payInput = (amount) => `#mock:tool=pay:{"amount":${amount},"to":"bob"}`;
+const gatedAgent = (t, extra = {}) =>
+  createAgent(t, {
+    model: MOCK,
+    tools: [{ type: 'function', function: { name: 'pay' } }],
+    approval: { tools: { pay: { when: { path: 'amount', op: '>=', value: 100 } } }, ...extra },
+  });
+
+async function pendingApproval(t, arid) {
+  const ar = await waitRun(t, arid, { status: 'awaiting_approval' });
+  assert.equal(ar.approvals.length, 1, JSON.stringify(ar));
+  assert.equal(ar.approvals[0].status, 'pending');
+  return ar.approvals[0];
+}
+
+describe('approvals', () => {
+  it('through Telegram: park, kill -9 while parked, Approve button → the tool runs once; duplicates, wrong secret, forged data', T, async () => {
+    const t = await tenant();
+    const pay = await payTool(t);
+    const settings = await putTelegram(t);
+    const got = await t.api('GET', '/v1/telegram');
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.json.chat_ids, [CHAT]);
+    assert.equal(got.json.webhook_path, settings.webhook_path);
+    const agent = await gatedAgent(t);
+
+    // Below the threshold: no approval, the tool runs.
+    const small = await waitRun(t, (await fire(t, agent.id, payInput(5))).id);
+    assert.equal(small.status, 'completed');
+    assert.deepEqual(small.approvals, []);
+    assert.equal(pay.calls().length, 1);
+    assert.deepEqual(pay.calls()[0].body, { amount: 5, to: 'bob' });
+
+    // Above: the run parks.
+    const sent0 = tg.callsOf('sendMessage').length;
+    const arid = (await fire(t, agent.id, payInput(150))).id;
+    const ap = await pendingApproval(t, arid);
+    assert.match(ap.id, /^apr_/);
+    assert.equal(ap.tool, 'pay');
+    assert.deepEqual(JSON.parse(ap.arguments), { amount: 150, to: 'bob' });
+    assert.equal(ap.agent_run_id, arid);
+    const pend = await t.api('GET', '/v1/approvals?status=pending');
+    assert.equal(pend.status, 200, pend.text);
+    assert.deepEqual(pend.json.data.map((a) => a.id), [ap.id]);
+    assert.equal(pay.calls().length, 1, 'the gated call did not run');
+    // Telegram got the request with two buttons.
+    await waitFor(() => tg.callsOf('sendMessage').length === sent0 + 1, { what: 'sendMessage' });
+    const send = tg.callsOf('sendMessage').at(-1);
+    assert.equal(send.status, 200, JSON.stringify(send.reply));
+    assert.equal(send.httpMethod, 'POST');
+    assert.match(send.headers['content-type'], /application\/json/);
+    assert.equal(send.body.chat_id, CHAT);
+    assert.ok(send.body.text.includes(ap.id) && send.body.text.includes('pay') && send.body.text.includes('150'), send.body.text);
+    const kb = send.body.reply_markup.inline_keyboard;
+    assert.equal(kb.length, 1);
+    assert.equal(kb[0].length, 2, 'Approve and Reject');
+    for (const b of kb[0]) assert.ok(Buffer.byteLength(b.callback_data) <= 64, `callback_data ${b.callback_data}`);
+    const [approveData, rejectData] = kb[0].map((b) => b.callback_data);
+    assert.match(kb[0][0].text, /Approve/);
+    assert.match(kb[0][1].text, /Reject/);
+    assert.notEqual(approveData, rejectData);
+    const message = send.reply.result;
+    await waitFor(async () => (await t.api('GET', `/v1/approvals/${ap.id}`)).json.telegram_messages.length === 1, { what: 'the message id to be kept' });
+
+    // OAG dies while the run is parked.
+    await oag.kill9();
+    await oag.restart();
+    assert.equal((await getRun(t, arid)).status, 'awaiting_approval', 'still parked after the restart');
+
+    // Wrong or missing secret: 401, nothing decided.
+    const press = tg.callbackUpdate(message, approveData);
+    assertError(await tgUpdate(settings, press, 'wrong-secret'), 401, 'wrong secret');
+    assertError(await tgUpdate(settings, press, null), 401, 'no secret');
+    assertError(await oag.request('POST', '/telegram/tg_doesnotexist', { body: press, headers: { 'x-telegram-bot-api-secret-token': settings.secret_token } }), 404, 'unknown hook');
+    // Forged data: the tag does not verify; the approve tag on a reject button either.
+    const answered0 = tg.callsOf('answerCallbackQuery').length;
+    const forged = [`a:${ap.id}.AAAAAAAAAAAAAAAAAAAAAA`, `r:${ap.id}.${approveData.split('.')[1]}`, 'garbage'];
+    for (const data of forged) {
+      const r = await tgUpdate(settings, tg.callbackUpdate(message, data));
+      assert.equal(r.status, 200, r.text);
+    }
+    await waitFor(() => tg.callsOf('answerCallbackQuery').length === answered0 + 3, { what: 'the forged presses answered' });
+    assert.equal((await t.api('GET', `/v1/approvals/${ap.id}`)).json.status, 'pending', 'forged data decides nothing');
+    // A press from another chat decides nothing.
+    const otherChat = { ...message, chat: { ...message.chat, id: 999 } };
+    assert.equal((await tgUpdate(settings, tg.callbackUpdate(otherChat, approveData))).status, 200);
+    // A non-button update is acknowledged and ignored.
+    assert.equal((await tgUpdate(settings, { update_id: 1, message: { message_id: 1, date: 0, chat: { id: CHAT, type: 'private' }, text: 'hi' } })).status, 200);
+    assert.equal((await t.api('GET', `/v1/approvals/${ap.id}`)).json.status, 'pending');
+    assert.equal(pay.calls().length, 1);
+
+    // The genuine press.
+    const r = await tgUpdate(settings, press);
+    assert.equal(r.status, 200, r.text);
+    const done = await waitRun(t, arid);
+    assert.equal(done.status, 'completed', JSON.stringify(done.last_error));
+    assert.equal(pay.calls().length, 2, 'the tool ran once');
+    assert.deepEqual(pay.calls()[1].body, { amount: 150, to: 'bob' });
+    const decided = (await t.api('GET', `/v1/approvals/${ap.id}`)).json;
+    assert.equal(decided.status, 'approved');
+    assert.equal(decided.decided_by, 'telegram:@ann');
+    const tc = done.log.data.find((e) => e.type === 'tool_call');
+    assert.equal(tc.oag.approval, 'approved');
+    assert.equal(tc.oag.approval_id, ap.id);
+    assert.match(tc.output, /"amount":150/);
+    await waitFor(() => tg.callsOf('answerCallbackQuery').some((c) => c.body.callback_query_id === press.callback_query.id), { what: 'answerCallbackQuery' });
+    await waitFor(() => tg.callsOf('editMessageText').some((c) => c.body.message_id === message.message_id && c.status === 200), { what: 'editMessageText' });
+    const edit = tg.callsOf('editMessageText').find((c) => c.body.message_id === message.message_id);
+    assert.equal(edit.body.chat_id, CHAT);
+    assert.match(edit.body.text, /Approved by telegram:@ann/);
+    assert.ok(!edit.body.reply_markup, 'the keyboard is removed');
+
+    // Duplicates: Telegram redelivers the same update; a second press sends a new update with the same data.
+    const edits = tg.callsOf('editMessageText').length;
+    assert.equal((await tgUpdate(settings, press)).status, 200);
+    const again = tg.callbackUpdate(message, approveData);
+    assert.equal((await tgUpdate(settings, again)).status, 200);
+    await waitFor(() => tg.callsOf('answerCallbackQuery').some((c) => c.body.callback_query_id === again.callback_query.id), { what: 'the second press answered' });
+    assert.match(tg.callsOf('answerCallbackQuery').find((c) => c.body.callback_query_id === again.callback_query.id).body.text, /already decided/);
+    const rej = await tgUpdate(settings, tg.callbackUpdate(message, rejectData));
+    assert.equal(rej.status, 200);
+    await advance(1);
+    assert.equal(pay.calls().length, 2, 'the tool did not run twice');
+    assert.equal((await t.api('GET', `/v1/approvals/${ap.id}`)).json.status, 'approved', 'the first decision stands');
+    assert.equal(tg.callsOf('editMessageText').length, edits, 'no second edit');
+    assert.equal((await runsOf(t, agent.id)).length, 2);
+
+    // The Reject button: the model gets the rejection, the tool never runs.
+    const arid2 = (await fire(t, agent.id, payInput(500))).id;
+    const ap2 = await pendingApproval(t, arid2);
+    await waitFor(() => tg.callsOf('sendMessage').some((c) => c.body.text.includes(ap2.id)), { what: 'the second sendMessage' });
+    const send2 = tg.callsOf('sendMessage').find((c) => c.body.text.includes(ap2.id));
+    const rd = send2.body.reply_markup.inline_keyboard[0][1].callback_data;
+    assert.equal((await tgUpdate(settings, tg.callbackUpdate(send2.reply.result, rd))).status, 200);
+    const done2 = await waitRun(t, arid2);
+    assert.equal(done2.status, 'completed');
+    assert.match(done2.output, /rejected/);
+    assert.equal(pay.calls().length, 2, 'a rejected call never runs');
+    await waitFor(() => tg.callsOf('editMessageText').some((c) => c.body.message_id === send2.reply.result.message_id && /Rejected/.test(c.body.text)), { what: 'the rejection shown' });
+  });
+
+  it('through the API: approve → 200, a second decision → 409; reject → the rejection is the tool message; expiry counts as rejected', T, async () => {
+    const t = await tenant();
+    const pay = await payTool(t);
+    const agent = await gatedAgent(t, { expires_in_s: 60 });
+    // Approve, then approve and reject again.
+    const a1 = (await fire(t, agent.id, payInput(100))).id;
+    const ap1 = await pendingApproval(t, a1);
+    const ok1 = await t.api('POST', `/v1/approvals/${ap1.id}/approve`, { reason: 'looks fine' });
+    assert.equal(ok1.status, 200, ok1.text);
+    assert.equal(ok1.json.status, 'approved');
+    assert.equal(ok1.json.decided_by, 'api');
+    assert.equal(ok1.json.reason, 'looks fine');
+    assertError(await t.api('POST', `/v1/approvals/${ap1.id}/approve`, {}), 409, 'second approve', 'approval_already_decided');
+    assertError(await t.api('POST', `/v1/approvals/${ap1.id}/reject`, {}), 409, 'reject after approve', 'approval_already_decided');
+    assert.equal((await waitRun(t, a1)).status, 'completed');
+    assert.equal(pay.calls().length, 1);
+    // Concurrent decisions: exactly one wins.
+    const a2 = (await fire(t, agent.id, payInput(200))).id;
+    const ap2 = await pendingApproval(t, a2);
+    const both = await Promise.all([t.api('POST', `/v1/approvals/${ap2.id}/approve`, {}), t.api('POST', `/v1/approvals/${ap2.id}/approve`, {}), t.api('POST', `/v1/approvals/${ap2.id}/reject`, {})]);
+    assert.deepEqual(both.map((r) => r.status).sort(), [200, 409, 409]);
+    await waitRun(t, a2);
+    assert.equal(pay.calls().length, (await t.api('GET', `/v1/approvals/${ap2.id}`)).json.status === 'approved' ? 2 : 1);
+    const callsBefore = pay.calls().length;
+
+    // Expiry: the clock passes expires_in_s; it counts as rejected.
+    const a3 = (await fire(t, agent.id, payInput(300))).id;
+    const ap3 = await pendingApproval(t, a3);
+    assert.equal(ap3.expires_at - ap3.created_at, 60);
+    await advance(61);
+    const done3 = await waitRun(t, a3);
+    assert.equal(done3.status, 'completed');
+    assert.match(done3.output, /rejected.*expired/);
+    const exp = (await t.api('GET', `/v1/approvals/${ap3.id}`)).json;
+    assert.equal(exp.status, 'expired');
+    const late = await t.api('POST', `/v1/approvals/${ap3.id}/approve`, {});
+    assertError(late, 409, 'approving an expired approval');
+    assert.ok(['approval_expired', 'approval_already_decided'].includes(late.json.error.code), late.text);
+    assert.equal(pay.calls().length, callsBefore, 'an expired approval never runs the tool');
+    assert.deepEqual((await t.api('GET', '/v1/approvals?status=expired')).json.data.map((a) => a.id), [ap3.id]);
+    // Errors.
+    assertError(await t.api('POST', '/v1/approvals/apr_nope/approve', {}), 404, 'unknown approval');
+    assertError(await t.api('GET', '/v1/approvals?status=maybe'), 400, 'bad status filter');
+    assertError(await t.api('POST', `/v1/approvals/${ap3.id}/approve`, { reason: 5 }), 400, 'bad reason');
+  });
+
+  it('reject with a reason: the model gets the rejection as the tool message; the tool is never called', T, async () => {
+    const t = await tenant();
+    const pay = await payTool(t);
+    const tag = `rej-${nonce()}`;
+    let toolMsg = null;
+    const off = fake.respond((body) => {
+      if (!lastUser(body).includes(tag)) return undefined;
+      if (hasToolMessage(body)) {
+        toolMsg = body.messages.find((m) => m.role === 'tool');
+        return { text: `ok, not paying ${tag}` };
+      }
+      return { toolCalls: [{ id: `call_${tag}`, name: 'pay', arguments: { amount: 1000, to: 'eve' } }] };
+    });
+    try {
+      const agent = await createAgent(t, { model: FAKE, tools: [{ type: 'function', function: { name: 'pay' } }], approval: { tools: { pay: 'always' } } });
+      const arid = (await fire(t, agent.id, `pay eve ${tag}`)).id;
+      const ap = await pendingApproval(t, arid);
+      const r = await t.api('POST', `/v1/approvals/${ap.id}/reject`, { reason: 'eve is not a supplier' });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.status, 'rejected');
+      const done = await waitRun(t, arid);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.output, `ok, not paying ${tag}`);
+      assert.ok(toolMsg, 'the model was called again with the tool message');
+      assert.equal(toolMsg.tool_call_id, `call_${tag}`);
+      assert.match(plain(toolMsg.content), /rejected/);
+      assert.match(plain(toolMsg.content), /eve is not a supplier/);
+      assert.equal(pay.calls().length, 0, 'the tool was never called');
+      const tc = done.log.data.find((e) => e.type === 'tool_call');
+      assert.equal(tc.oag.approval, 'rejected');
+    } finally {
+      off();
+    }
+  });
+
+  it('a bot token Telegram refuses (401): the approval still waits and can be decided through the API', T, async () => {
+    const t = await tenant();
+    await payTool(t);
+    const bad = `${tg.token.split(':')[0]}:AAHwrongWRONGwrong_wrong-WRONGwrong01234`;
+    const r = await t.api('PUT', '/v1/telegram', { bot_token: bad, chat_ids: [CHAT] });
+    assert.equal(r.status, 200, r.text);
+    const agent = await gatedAgent(t);
+    const arid = (await fire(t, agent.id, payInput(700))).id;
+    const ap = await pendingApproval(t, arid);
+    await waitFor(() => tg.calls.some((c) => c.token === bad && c.method === 'sendMessage'), { what: 'the refused sendMessage' });
+    const refused = tg.calls.find((c) => c.token === bad);
+    assert.equal(refused.status, 401);
+    assert.deepEqual(refused.reply, { ok: false, error_code: 401, description: 'Unauthorized' });
+    assert.equal((await t.api('GET', `/v1/approvals/${ap.id}`)).json.status, 'pending');
+    assert.equal((await t.api('POST', `/v1/approvals/${ap.id}/approve`, {})).status, 200);
+    assert.equal((await waitRun(t, arid)).status, 'completed');
+    // Telegram settings: validation, delete.
+    assertError(await t.api('PUT', '/v1/telegram', { bot_token: 'nope', chat_ids: [CHAT] }), 400, 'bad bot token');
+    assertError(await t.api('PUT', '/v1/telegram', { bot_token: tg.token, chat_ids: [] }), 400, 'no chat ids');
+    assertError(await t.api('PUT', '/v1/telegram', { bot_token: tg.token, chat_ids: [CHAT], extra: 1 }), 400, 'unknown field');
+    const del = await t.api('DELETE', '/v1/telegram');
+    assert.equal(del.status, 200, del.text);
+    assertError(await t.api('GET', '/v1/telegram'), 404, 'deleted');
+  });
+});
