@@ -1143,3 +1143,154 @@ describe('approvals', () => {
     assertError(await t.api('GET', '/v1/telegram'), 404, 'deleted');
   });
 });
+
+// ---- 7. tenancy --------------------------------------------------------------------------------
+
+describe('tenancy', () => {
+  it("another company's agents, runs, approvals, topics, events and Telegram settings are invisible or unaffected", T, async () => {
+    const A = await tenant();
+    const B = await tenant();
+    await payTool(A);
+    const settingsA = await putTelegram(A);
+    const sub = await createAgent(A, { model: MOCK, triggers: [{ type: 'topic', pattern: 'shared.*' }, { type: 'webhook' }] });
+    const gated = await gatedAgent(A);
+    const arid = (await fire(A, gated.id, payInput(999))).id;
+    const ap = await pendingApproval(A, arid);
+    const evA = await A.api('POST', '/v1/topics/shared.x/events', { payload: { from: 'A' }, event_id: 'same-id' });
+    assert.equal(evA.status, 202);
+    const runsA = (await runsOf(A, sub.id)).length;
+    assert.equal(runsA, 1);
+
+    // Agents.
+    assertError(await B.api('GET', `/v1/agents/${sub.id}`), 404, 'B retrieves A agent');
+    assertError(await B.api('POST', `/v1/agents/${sub.id}`, { name: 'stolen' }), 404, 'B modifies A agent');
+    assertError(await B.api('DELETE', `/v1/agents/${sub.id}`), 404, 'B deletes A agent');
+    assertError(await B.api('POST', `/v1/agents/${sub.id}/runs`, { input: 'x' }), 404, 'B fires A agent');
+    assertError(await B.api('GET', `/v1/agents/${sub.id}/runs`), 404, 'B lists A agent runs');
+    assert.deepEqual((await B.api('GET', '/v1/agents')).json.data, []);
+    // Agent runs.
+    assertError(await B.api('GET', `/v1/agent-runs/${arid}`), 404, 'B reads A agent run');
+    assertError(await B.api('GET', `/v1/agent-runs/${arid}/log`), 404, 'B reads A agent run log');
+    // Approvals.
+    assertError(await B.api('GET', `/v1/approvals/${ap.id}`), 404, 'B reads A approval');
+    assertError(await B.api('POST', `/v1/approvals/${ap.id}/approve`, {}), 404, 'B approves A approval');
+    assertError(await B.api('POST', `/v1/approvals/${ap.id}/reject`, {}), 404, 'B rejects A approval');
+    assert.deepEqual((await B.api('GET', '/v1/approvals?status=pending')).json.data, []);
+    assert.equal((await A.api('GET', `/v1/approvals/${ap.id}`)).json.status, 'pending', 'still pending for A');
+    // Topics: B publishing (same topic, same event id) starts none of A's subscribers.
+    const evB = await B.api('POST', '/v1/topics/shared.x/events', { payload: { from: 'B' }, event_id: 'same-id' });
+    assert.equal(evB.status, 202, `not a duplicate of A's event: ${evB.text}`);
+    assert.equal(evB.json.duplicate, false);
+    assert.deepEqual(evB.json.deliveries, []);
+    assert.deepEqual((await B.api('GET', '/v1/topics/shared.x/events')).json.data.map((e) => e.payload), [{ from: 'B' }]);
+    assert.deepEqual((await A.api('GET', '/v1/topics/shared.x/events')).json.data.map((e) => e.payload), [{ from: 'A' }]);
+    assert.equal((await runsOf(A, sub.id)).length, runsA, "B's event did not reach A's subscriber");
+    // B's agents do not get A's events either.
+    const subB = await createAgent(B, { model: MOCK, triggers: [{ type: 'topic', pattern: 'shared.*' }] });
+    const ev2 = await A.api('POST', '/v1/topics/shared.y/events', { payload: 1 });
+    assert.deepEqual(ev2.json.deliveries.map((d) => d.agent_id), [sub.id]);
+    assert.equal((await runsOf(B, subB.id)).length, 0);
+    // Telegram settings.
+    assertError(await B.api('GET', '/v1/telegram'), 404, "B reads A's Telegram settings");
+    assertError(await B.api('DELETE', '/v1/telegram'), 404, "B deletes A's Telegram settings");
+    const settingsB = await putTelegram(B, { secret_token: 'b-secret-token' });
+    assert.notEqual(settingsB.webhook_path, settingsA.webhook_path);
+    assert.equal((await A.api('GET', '/v1/telegram')).json.secret_token, settingsA.secret_token, "A's settings unchanged");
+    // A's approval button pressed through B's hook (with B's secret): not A's decision.
+    await waitFor(() => tg.callsOf('sendMessage').some((c) => c.body.text.includes(ap.id)), { what: "A's sendMessage" });
+    const sendA = tg.callsOf('sendMessage').find((c) => c.body.text.includes(ap.id));
+    const press = tg.callbackUpdate(sendA.reply.result, sendA.body.reply_markup.inline_keyboard[0][0].callback_data);
+    assert.equal((await tgUpdate(settingsB, press)).status, 200);
+    assertError(await tgUpdate({ ...settingsA, secret_token: settingsB.secret_token }, press), 401, "B's secret on A's hook");
+    await waitFor(() => tg.callsOf('answerCallbackQuery').some((c) => c.body.callback_query_id === press.callback_query.id), { what: 'the press answered' });
+    assert.equal((await A.api('GET', `/v1/approvals/${ap.id}`)).json.status, 'pending', "B's hook cannot decide A's approval");
+    // A's hook still works for B? No: a hook belongs to its company; B's key does not matter.
+    const hook = webhookOf(sub);
+    const d = await deliver(hook, { via: 'hook' }, { headers: { authorization: `Bearer ${B.key}` } });
+    assert.equal(d.status, 202);
+    assert.equal(d.json.agent_id, sub.id);
+    assertError(await B.api('GET', `/v1/agent-runs/${d.json.agent_run_id}`), 404, "B cannot read the hook's run");
+    // Spend.
+    const spendB = await B.api('GET', '/v1/spend?group_by=agent');
+    assert.ok(!spendB.text.includes(sub.id) && !spendB.text.includes(gated.id), spendB.text);
+    // Clean up A's parked run.
+    assert.equal((await A.api('POST', `/v1/approvals/${ap.id}/reject`, {})).status, 200);
+    await waitRun(A, arid);
+  });
+});
+
+// ---- 8. money --------------------------------------------------------------------------------------
+
+describe('money', () => {
+  it("every agent run's model calls are in the ledger; the wallet invariant holds; spend by agent, model and day", T, async () => {
+    const t = await tenant();
+    const a = await createAgent(t, { model: MOCK, triggers: [{ type: 'webhook' }, { type: 'topic', pattern: 'm.*' }] });
+    const p = await createAgent(t, { model: MOCK, tools: [{ type: 'delegate' }] });
+    const ids = [];
+    ids.push((await fire(t, a.id, 'manual money')).id);
+    ids.push((await deliver(webhookOf(a), { m: 1 })).json.agent_run_id);
+    ids.push((await t.api('POST', '/v1/topics/m.x/events', { payload: 'topic money' })).json.deliveries[0].agent_run_id);
+    ids.push((await fire(t, p.id, '#mock:tool=delegate:{"tasks":[{"input":"c1"},{"input":"c2"}]}')).id);
+    const runs = [];
+    for (const id of ids) runs.push(await waitRun(t, id));
+    for (const c of runs[3].children) runs.push(await waitRun(t, c.id));
+    assert.equal(runs.length, 6);
+    const ledger = await t.ledger();
+    let total = 0;
+    const calls = runs.flatMap((r) => r.log.data.filter((e) => e.type === 'model_call'));
+    assert.equal(calls.length, 7, 'one call each, two for the delegating parent');
+    for (const r of runs) {
+      assert.equal(r.status, 'completed');
+      const mine = r.log.data.filter((e) => e.type === 'model_call');
+      const cost = mine.reduce((s, e) => s + uot(e.cost_ot), 0);
+      assert.equal(uot(r.cost_ot), cost, `${r.id}: cost_ot is the sum of its model calls`);
+      for (const e of mine) {
+        const le = ledger.filter((x) => x.response_id === e.response_id);
+        assert.equal(le.length, 1, `ledger entry for ${e.response_id}`);
+        assert.equal(le[0].cost_uot, uot(e.cost_ot));
+        total += le[0].cost_uot;
+      }
+    }
+    assert.equal(ledger.length, 7, 'nothing else is charged');
+    const w = await t.wallet();
+    assert.ok(walletInvariantHolds(w), JSON.stringify(w));
+    assert.equal(Number(w.spent_uot), total);
+    assert.equal(Number(w.reserved_uot), 0);
+    const byAgent = (await t.api('GET', '/v1/spend?group_by=agent')).json;
+    assert.equal(byAgent.data.reduce((s, x) => s + x.cost_uot, 0), total);
+    assert.equal(byAgent.data.find((x) => x.agent === a.id).runs, 3);
+    const byModel = (await t.api('GET', '/v1/spend?group_by=model')).json;
+    assert.equal(byModel.data.reduce((s, x) => s + x.cost_uot, 0), total);
+    const byDay = (await t.api('GET', '/v1/spend?group_by=day')).json;
+    assert.equal(uot(byDay.total_ot), total);
+    assertError(await t.api('GET', '/v1/spend?group_by=week'), 400, 'bad group_by');
+  });
+
+  it('a per-day budget spent: further firings are refused (manual 402 insufficient_quota, webhook 402, topic skipped)', T, async () => {
+    const t = await tenant();
+    const a = await createAgent(t, { model: MOCK, budget: { per_day_ot: '0.0001' }, triggers: [{ type: 'webhook' }, { type: 'topic', pattern: 'budget.*' }] });
+    const first = await waitRun(t, (await fire(t, a.id, 'spend it all')).id);
+    assert.equal(first.status, 'completed');
+    assert.ok(uot(first.cost_ot) >= 100, `the first run spent the day's budget (${first.cost_ot})`);
+    assertError(await t.api('POST', `/v1/agents/${a.id}/runs`, { input: 'more' }), 402, 'manual firing', 'insufficient_quota');
+    assertError(await deliver(webhookOf(a), { more: 1 }), 402, 'webhook firing');
+    const ev = await t.api('POST', '/v1/topics/budget.x/events', { payload: 1 });
+    assert.equal(ev.status, 202);
+    assert.equal(ev.json.deliveries.length, 1);
+    assert.ok(ev.json.deliveries[0].skipped && !ev.json.deliveries[0].agent_run_id, JSON.stringify(ev.json.deliveries));
+    assert.equal((await runsOf(t, a.id)).length, 1, 'no other run started');
+    assert.equal((await t.ledger()).length, 1);
+    // The next day the budget is fresh.
+    const now = await clockNow();
+    await setClock((Math.floor(now / 86400) + 1) * 86400 + 60);
+    assert.equal((await waitRun(t, (await fire(t, a.id, 'a new day')).id)).status, 'completed');
+  });
+
+  it('a per-run budget: a run stops (incomplete, max_budget) once it has spent its budget', T, async () => {
+    const t = await tenant();
+    const a = await createAgent(t, { model: MOCK, budget: { per_run_ot: '0.000001' }, tools: [{ type: 'publish' }] });
+    const r = await waitRun(t, (await fire(t, a.id, '#mock:tool=publish:{"topic":"b.x","payload":1}')).id);
+    assert.equal(r.status, 'incomplete', JSON.stringify(r));
+    assert.equal(r.log.data.filter((e) => e.type === 'model_call').length, 1, 'no second model call');
+  });
+});
