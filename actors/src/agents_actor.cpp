@@ -484,6 +484,12 @@ void notify_telegram(agents_actor* self, const json& approval) {
   for (auto& chat : (*tg)["chat_ids"]) send_telegram(self, "sendMessage", telegram::approval_message(chat, view), approval["id"], chat);
 }
 
+/// Who decided, as a chat shows it ("@ann", not "telegram:@ann").
+std::string shown_decider(const std::string& by) {
+  constexpr std::string_view prefix = "telegram:";
+  return by.compare(0, prefix.size(), prefix) == 0 ? by.substr(prefix.size()) : by;
+}
+
 /// Edits the Telegram messages of a decided approval to show the decision.
 void telegram_decided(agents_actor* self, const json& approval) {
   auto& st = self->state;
@@ -496,7 +502,7 @@ void telegram_decided(agents_actor* self, const json& approval) {
     send_telegram(self, "editMessageText",
                   telegram::decided_message(m["chat_id"], m["message_id"].get<std::int64_t>(), view,
                                             approval["status"].get<std::string>(),
-                                            approval.value("decided_by", std::string{})),
+                                            shown_decider(approval.value("decided_by", std::string{}))),
                   "", m["chat_id"]);
 }
 
