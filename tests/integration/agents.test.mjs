@@ -1005,7 +1005,7 @@ describe('approvals', () => {
     await waitFor(() => tg.callsOf('editMessageText').some((c) => c.body.message_id === message.message_id && c.status === 200), { what: 'editMessageText' });
     const edit = tg.callsOf('editMessageText').find((c) => c.body.message_id === message.message_id);
     assert.equal(edit.body.chat_id, CHAT);
-    assert.match(edit.body.text, /Approved by telegram:@ann/);
+    assert.match(edit.body.text, /Approved by @ann$/);
     assert.ok(!edit.body.reply_markup, 'the keyboard is removed');
 
     // Duplicates: Telegram redelivers the same update; a second press sends a new update with the same data.
