@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -81,6 +82,38 @@ struct waiter {
   std::string tool_call_id;
 };
 
+/// Undecided approvals, by id and in expiry order (the timer needs only the
+/// earliest; the sweep touches only the due ones).
+class pending_approvals {
+ public:
+  void put(const std::string& id, std::int64_t expires_at) {
+    erase(id);
+    by_id_.emplace(id, expires_at);
+    by_expiry_.emplace(expires_at, id);
+  }
+  void erase(const std::string& id) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return;
+    by_expiry_.erase({it->second, id});
+    by_id_.erase(it);
+  }
+  bool empty() const noexcept { return by_id_.empty(); }
+  std::size_t size() const noexcept { return by_id_.size(); }
+  std::optional<std::int64_t> earliest() const {
+    if (by_expiry_.empty()) return std::nullopt;
+    return by_expiry_.begin()->first;
+  }
+  std::vector<std::string> due(std::int64_t now) const {
+    std::vector<std::string> out;
+    for (auto it = by_expiry_.begin(); it != by_expiry_.end() && it->first <= now; ++it) out.push_back(it->second);
+    return out;
+  }
+
+ private:
+  std::unordered_map<std::string, std::int64_t> by_id_;
+  std::set<std::pair<std::int64_t, std::string>> by_expiry_;
+};
+
 struct agents_state {
   std::shared_ptr<const gateway_context> ctx;
   std::string company_id;
@@ -89,7 +122,8 @@ struct agents_state {
   triggers::topic_index topics;
   std::map<std::string, std::vector<cron_entry>> crons;        // agent id → its cron triggers
   std::unordered_map<std::string, std::string> hooks;           // hook id → agent id
-  std::map<std::string, std::int64_t> pending;                  // approval id → expires_at
+  std::unordered_map<std::string, std::vector<std::string>> hooks_of; // agent id → its hook ids
+  pending_approvals pending;                                    // undecided approvals by expiry
   std::unordered_map<std::string, waiter> waiting;              // delegation key → parent
   std::unordered_map<std::string, std::string> child_of;        // child agent run id → delegation key
   std::optional<std::int64_t> timer_at;                         // when the pending timer fires
@@ -160,8 +194,15 @@ void broadcast(agents_state& st, const json& event) {
 void unindex(agents_state& st, const std::string& agent_id) {
   st.topics.remove_subscriber(agent_id);
   st.crons.erase(agent_id);
-  for (auto it = st.hooks.begin(); it != st.hooks.end();)
-    it = it->second == agent_id ? st.hooks.erase(it) : std::next(it);
+  if (auto it = st.hooks_of.find(agent_id); it != st.hooks_of.end()) {
+    for (auto& h : it->second) st.hooks.erase(h);
+    st.hooks_of.erase(it);
+  }
+}
+
+void index_hook(agents_state& st, const std::string& hook_id, const std::string& agent_id) {
+  st.hooks[hook_id] = agent_id;
+  st.hooks_of[agent_id].push_back(hook_id);
 }
 
 /// Indexes an agent's triggers; `last_done` gives a cron trigger's last
@@ -172,7 +213,7 @@ void index_agent(agents_state& st, const json& agent, const std::map<std::size_t
   unindex(st, id);
   if (!agent.value("enabled", true)) {
     // Hooks of a disabled agent still resolve (they answer 409, not 404).
-    for (auto& h : agents::hook_ids(agent)) st.hooks[h] = id;
+    for (auto& h : agents::hook_ids(agent)) index_hook(st, h, id);
     return;
   }
   const auto& trig = agent.value("triggers", json::array());
@@ -182,7 +223,7 @@ void index_agent(agents_state& st, const json& agent, const std::map<std::size_t
     if (type == "topic") {
       (void)st.topics.add(t.value("pattern", std::string{}), id);
     } else if (type == "webhook") {
-      st.hooks[t.value("hook_id", std::string{})] = id;
+      index_hook(st, t.value("hook_id", std::string{}), id);
     } else if (type == "cron") {
       auto s = cron::schedule::parse(t.value("schedule", std::string{}), t.value("timezone", std::string{"UTC"}));
       if (!s) continue;
@@ -198,6 +239,27 @@ void index_agent(agents_state& st, const json& agent, const std::map<std::size_t
 
 std::string schedule_key(const agents_state& st, const std::string& agent_id, std::size_t index) {
   return key(st, record_kind::agent_schedule, storage::child_suffix(agent_id, std::to_string(index)));
+}
+
+/// The value of an agent_run_open entry: the run, and the delegating run
+/// and tool call of a child ("run_id\nparent_run_id\nparent_call_id"), so
+/// a restart needs no reads for runs that are still active.
+struct open_entry {
+  std::string run_id;
+  std::string parent_run_id;
+  std::string parent_call_id;
+};
+
+std::string encode_open_entry(const open_entry& e) {
+  return e.run_id + "\n" + e.parent_run_id + "\n" + e.parent_call_id;
+}
+
+std::optional<open_entry> decode_open_entry(std::string_view v) {
+  const auto a = v.find('\n');
+  if (a == std::string_view::npos) return std::nullopt;
+  const auto b = v.find('\n', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  return open_entry{std::string{v.substr(0, a)}, std::string{v.substr(a + 1, b - a - 1)}, std::string{v.substr(b + 1)}};
 }
 
 // -- firings -------------------------------------------------------------------------
@@ -342,7 +404,9 @@ result<firing> build_firing(agents_state& st, const json& agent, json trigger, c
   // the usual cursor rules and each run read by id.
   batch.put(key(st, record_kind::agent_run_index, storage::child_suffix(agent_id, arid)),
             objects::dump(json{{"id", arid}}));
-  batch.put(key(st, record_kind::agent_run_open, arid), "");
+  batch.put(key(st, record_kind::agent_run_open, arid),
+            encode_open_entry({rid, o.parent.is_object() ? o.parent.value("run_id", std::string{}) : std::string{},
+                               o.parent.is_object() ? o.parent.value("tool_call_id", std::string{}) : std::string{}}));
   if (o.firing_key) batch.put(firing_idem_key(st, *o.firing_key), arid);
   return firing{std::move(ar), tid, rid, false};
 }
@@ -510,7 +574,7 @@ void on_approvals_opened(agents_actor* self, approvals_opened& msg) {
   auto& st = self->state;
   for (auto& a : msg.approvals) {
     const std::string id = a["id"];
-    st.pending[id] = a.value("expires_at", std::int64_t{0});
+    st.pending.put(id, a.value("expires_at", std::int64_t{0}));
     // The agent run's log names its approvals.
     if (a["agent_run_id"].is_string()) {
       const auto ak = key(st, record_kind::agent_run, a["agent_run_id"].get<std::string>());
@@ -553,7 +617,10 @@ result<json> decide(agents_actor* self, const std::string& id, const std::string
   a["reason"] = reason ? json(*reason) : json(nullptr);
   // The pending index entry stays until the run has consumed the decision
   // (the run deletes it in its own batch), so a crash in between resends it.
-  if (auto w = st.ctx->db->put(ak, objects::dump(a)); !w) return w.error();
+  storage::write_batch batch;
+  batch.put(ak, objects::dump(a));
+  batch.put(key(st, record_kind::approval_pending, id), "decided");
+  if (auto w = st.ctx->db->write(batch); !w) return w.error();
   st.pending.erase(id);
   if (a["agent_run_id"].is_string()) {
     const auto ark = key(st, record_kind::agent_run, a["agent_run_id"].get<std::string>());
@@ -571,10 +638,7 @@ result<json> decide(agents_actor* self, const std::string& id, const std::string
 void expire_approvals(agents_actor* self) {
   auto& st = self->state;
   const auto now = st.ctx->now();
-  std::vector<std::string> due;
-  for (auto& [id, exp] : st.pending)
-    if (exp <= now) due.push_back(id);
-  for (auto& id : due) {
+  for (auto& id : st.pending.due(now)) {
     auto r = decide(self, id, "expired", "oag", std::string{"the approval expired"});
     if (!r) st.pending.erase(id); // already decided elsewhere
   }
@@ -592,7 +656,7 @@ void arm_timer(agents_actor* self) {
   for (auto& [_, entries] : st.crons)
     for (auto& e : entries)
       if (e.next) consider(*e.next);
-  for (auto& [_, exp] : st.pending) consider(exp);
+  if (auto e = st.pending.earliest()) consider(*e);
   if (!earliest) return;
   const auto now = st.ctx->now();
   const auto wait = std::clamp<std::int64_t>(*earliest - now, 1, 60);
@@ -1538,27 +1602,56 @@ void restore(agents_actor* self) {
                                index_agent(st, a, last[a["id"].get<std::string>()], a.value("created_at", now));
                                return true;
                              });
-  // Approvals a run has not consumed yet: pending ones wait, decided ones are resent.
-  std::vector<json> decided;
+  // Approvals a run has not consumed yet. The index entry's value is the
+  // expiry while pending and "decided" after the decision, so pending ones
+  // cost no read; decided ones are resent to their runs.
+  std::vector<std::string> decided;
   (void)st.ctx->db->for_each(storage::tenant_prefix(st.company_id, record_kind::approval_pending),
-                             [&](std::string_view k, std::string_view) {
+                             [&](std::string_view k, std::string_view v) {
                                auto parts = storage::parse_tenant_key(k);
                                if (!parts) return true;
-                               auto a = get(st, approval_key(st, std::string{parts->suffix}));
-                               if (!a || !*a) return true;
-                               if ((**a)["status"] == "pending") st.pending[(**a)["id"]] = (**a).value("expires_at", now);
-                               else decided.push_back(**a);
+                               std::string id{parts->suffix};
+                               if (!v.empty() && v != "decided") {
+                                 st.pending.put(id, std::strtoll(std::string{v}.c_str(), nullptr, 10));
+                                 return true;
+                               }
+                               decided.push_back(std::move(id));
                                return true;
                              });
-  for (auto& a : decided) self->send(st.assistants, approval_decided{a["thread_id"], a["run_id"], a["id"]});
-  // Agent runs whose end was not recorded (a crash between the run's end and its record).
-  std::vector<std::string> open;
+  for (auto& id : decided) {
+    auto a = get(st, approval_key(st, id));
+    if (!a || !*a) continue;
+    if ((**a)["status"] == "pending") st.pending.put(id, (**a).value("expires_at", now));
+    else self->send(st.assistants, approval_decided{(**a)["thread_id"], (**a)["run_id"], id});
+  }
+  // Agent runs whose end was not recorded: those whose run is still active
+  // (the assistants actor resumes or holds it) need nothing but their
+  // delegation link, which the entry's value carries; the others ended
+  // while their record was not written (a crash in between) and are
+  // recorded now.
+  std::unordered_set<std::string> active_runs;
+  (void)st.ctx->db->for_each(storage::tenant_prefix(st.company_id, record_kind::active_run),
+                             [&](std::string_view, std::string_view v) {
+                               if (auto e = runs::decode_active_run(v)) active_runs.insert(e->run_id);
+                               return true;
+                             });
+  std::vector<std::string> unknown;
   (void)st.ctx->db->for_each(storage::tenant_prefix(st.company_id, record_kind::agent_run_open),
-                             [&](std::string_view k, std::string_view) {
-                               if (auto parts = storage::parse_tenant_key(k)) open.emplace_back(parts->suffix);
+                             [&](std::string_view k, std::string_view v) {
+                               auto parts = storage::parse_tenant_key(k);
+                               if (!parts) return true;
+                               std::string id{parts->suffix};
+                               auto open = decode_open_entry(v);
+                               if (!open) {
+                                 unknown.push_back(std::move(id));
+                                 return true;
+                               }
+                               if (!open->parent_run_id.empty())
+                                 st.child_of[id] = storage::child_suffix(open->parent_run_id, open->parent_call_id);
+                               if (!active_runs.count(open->run_id)) unknown.push_back(std::move(id));
                                return true;
                              });
-  for (auto& id : open) {
+  for (auto& id : unknown) {
     auto ar = get(st, key(st, record_kind::agent_run, id));
     if (!ar || !*ar) continue;
     if ((**ar)["parent"].is_object()) {

@@ -205,12 +205,19 @@ caf::behavior directory_behavior(directory_actor* self, std::shared_ptr<const ga
   st.keys = std::move(keys);
   st.companies = std::move(companies);
   for (auto& [name, p] : st.platform->by_name) self->link_to(p.actor);
-  // Companies with unfinished runs get their tenant now, so those runs
-  // resume without waiting for the company's next request.
+  // Companies with work of their own get their tenant now, without waiting
+  // for their next request: unfinished runs resume, cron triggers fire,
+  // approvals expire, agent runs whose end was not recorded are recorded.
   std::vector<std::string> with_runs;
   for (auto& id : st.companies) {
-    auto first = st.ctx->db->scan(storage::tenant_prefix(id, record_kind::active_run), std::nullopt, 1);
-    if (first && !first->empty()) with_runs.push_back(id);
+    for (auto kind : {record_kind::active_run, record_kind::agent_schedule, record_kind::approval_pending,
+                      record_kind::agent_run_open}) {
+      auto first = st.ctx->db->scan(storage::tenant_prefix(id, kind), std::nullopt, 1);
+      if (first && !first->empty()) {
+        with_runs.push_back(id);
+        break;
+      }
+    }
   }
   for (auto& id : with_runs) tenant_of(self, id);
   return {

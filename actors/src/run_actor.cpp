@@ -573,7 +573,10 @@ void run_server_tools(run_actor* self) {
     storage::write_batch batch = std::move(consumed);
     for (auto& a : opened) {
       batch.put(storage::tenant_key(st.company_id, record_kind::approval, a["id"].get<std::string>()), objects::dump(a));
-      batch.put(storage::tenant_key(st.company_id, record_kind::approval_pending, a["id"].get<std::string>()), "");
+      // The index entry's value is the expiry: a restart rebuilds the agents'
+      // pending set from one scan, without reading the approvals.
+      batch.put(storage::tenant_key(st.company_id, record_kind::approval_pending, a["id"].get<std::string>()),
+                std::to_string(a["expires_at"].get<std::int64_t>()));
     }
     st.state["awaiting_approvals"] = true;
     if (!persist(self, {st.tool_step ? &*st.tool_step : nullptr}, false, std::move(batch)))

@@ -532,6 +532,20 @@ describe('cron triggers', () => {
     assert.equal((await t.api('DELETE', `/v1/agents/${a.id}`)).status, 200);
   });
 
+  it('after a restart a cron trigger fires without any request of its company (its tenant starts at boot)', T, async () => {
+    const t = await tenant();
+    const tag = `boot-cron-${nonce()}`;
+    const B = await alignClock(-10);
+    const a = await createAgent(t, { model: FAKE, triggers: [{ type: 'cron', schedule: '*/5 * * * *', input: `${tag} {{scheduled_at}}` }] });
+    await oag.restart();
+    // Only the admin clock moves now: nothing asks for this company.
+    const seen = () => fake.requests.filter((r) => lastUser(r.body).startsWith(tag));
+    await setClock(B + 20);
+    await waitFor(() => seen().length === 1, { what: 'the model call of the firing, with no request of the company' });
+    assert.equal(lastUser(seen()[0].body), `${tag} ${B}`);
+    assert.equal((await t.api('DELETE', `/v1/agents/${a.id}`)).status, 200);
+  });
+
   it('catch-up after an outage: latest → one run, all → catch_up_max runs, none → no run', T, async () => {
     const t = await tenant();
     const B = await alignClock(100);
