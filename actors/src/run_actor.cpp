@@ -584,7 +584,8 @@ void run_server_tools(run_actor* self) {
     if (!opened.empty()) {
       std::vector<json> list(opened.begin(), opened.end());
       self->send(st.launch.agents, approvals_opened{std::move(list)});
-      for (auto& a : opened) emit(self, "oag.approval.requested", a);
+      // The client's stream (a WebSocket chat with an agent) learns why it ends here.
+      for (auto& a : opened) emit(self, "approval.requested", json{{"approval", a}});
     }
     end_events(self);
     return quit_settled(self, std::string{"awaiting_approval"});

@@ -860,6 +860,44 @@ describe('delegation', () => {
     }
   });
 
+  it('kill -9 while the children run: after the restart the children finish and the parent gets all results once', T, async () => {
+    const t = await tenant();
+    const tag = `dlgk-${nonce()}`;
+    let toolResults = 0;
+    let childCalls = 0;
+    const off = fake.respond((body) => {
+      const u = lastUser(body);
+      if (!u.includes(tag)) return undefined;
+      if (u.startsWith('child')) {
+        childCalls += 1;
+        // Before the kill the children hang (their calls are cut); after it they answer.
+        return killed ? { text: `done ${u}` } : { hang: true };
+      }
+      if (hasToolMessage(body)) {
+        toolResults += 1;
+        return { text: `summary ${tag} ${JSON.parse(plain(body.messages.find((m) => m.role === 'tool').content)).completed}` };
+      }
+      return { toolCalls: [{ id: `call_${tag}`, name: 'delegate', arguments: { tasks: [0, 1, 2].map((i) => ({ input: `child ${tag} ${i}` })) } }] };
+    });
+    let killed = false;
+    try {
+      const parent = await createAgent(t, { name: 'boss-k', model: FAKE, tools: [{ type: 'delegate' }] });
+      const arid = (await fire(t, parent.id, `delegate ${tag}`)).id;
+      await waitFor(() => childCalls === 3, { what: 'the three children calling the model' });
+      await oag.kill9();
+      killed = true;
+      await oag.restart();
+      const ar = await waitRun(t, arid, { timeoutMs: 20000 });
+      assert.equal(ar.status, 'completed', JSON.stringify(ar.last_error));
+      assert.equal(ar.output, `summary ${tag} 3`, 'all three children completed and were reported');
+      assert.equal(toolResults, 1, 'the parent got the delegation result once');
+      assert.equal(ar.children.length, 3, 'no child was started twice');
+      for (const c of ar.children) assert.equal(c.status, 'completed');
+    } finally {
+      off();
+    }
+  });
+
   it('depth cap and fan-out cap: the delegate call gets an error result, the parent completes', T, async () => {
     const t = await tenant();
     const flat = await createAgent(t, { model: MOCK, tools: [{ type: 'delegate' }], limits: { max_delegation_depth: 0 } });
