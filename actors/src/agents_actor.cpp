@@ -148,16 +148,12 @@ result<std::optional<json>> get(const agents_state& st, const std::string& k) { 
 /// Loads an object or answers 404 (nullopt when it answered).
 std::optional<json> load_or_404(const agents_state& st, const api_request& api, const std::string& k,
                                 const std::string& what, const std::string& id) {
-  auto doc = get(st, k);
+  auto doc = objects::get_existing(*st.ctx->db, k, what, id);
   if (!doc) {
     fail(api, doc.error());
     return std::nullopt;
   }
-  if (!*doc) {
-    fail(api, objects::no_such(what, id));
-    return std::nullopt;
-  }
-  return std::move(**doc);
+  return std::move(*doc);
 }
 
 /// The agent as the API shows it: sealed secrets stay inside.

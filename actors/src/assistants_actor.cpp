@@ -100,16 +100,12 @@ void ok(const api_request& api, const json& j) { detail::respond_json(api.sink, 
 /// Loads an object or answers 404 (returns nullopt when it answered).
 std::optional<json> load_or_404(assistants_actor* self, const api_request& api, const std::string& k,
                                 const std::string& what, const std::string& id) {
-  auto doc = objects::get_json(*self->state.ctx->db, k);
+  auto doc = objects::get_existing(*self->state.ctx->db, k, what, id);
   if (!doc) {
     fail(api, doc.error());
     return std::nullopt;
   }
-  if (!*doc) {
-    fail(api, objects::no_such(what, id));
-    return std::nullopt;
-  }
-  return std::move(**doc);
+  return std::move(*doc);
 }
 
 bool write(assistants_actor* self, const api_request& api, storage::write_batch& batch) {

@@ -94,6 +94,14 @@ result<json> list_page(const storage::database& db, const std::string& prefix, c
   return out;
 }
 
+result<json> get_existing(const storage::database& db, const std::string& key, const std::string& what,
+                          const std::string& id) {
+  auto doc = get_json(db, key);
+  if (!doc) return doc.error();
+  if (!*doc) return no_such(what, id);
+  return std::move(**doc);
+}
+
 result<std::optional<json>> get_json(const storage::database& db, const std::string& key) {
   auto raw = db.get(key);
   if (!raw) return raw.error();

@@ -41,6 +41,10 @@ result<nlohmann::json> list_page(const storage::database& db, const std::string&
 /// Reads one JSON object; nullopt when absent.
 result<std::optional<nlohmann::json>> get_json(const storage::database& db, const std::string& key);
 
+/// Reads one JSON object that must exist: absent is the 404 `no_such(what, id)`.
+result<nlohmann::json> get_existing(const storage::database& db, const std::string& key, const std::string& what,
+                                    const std::string& id);
+
 /// Dumps JSON for storage (invalid UTF-8 replaced, never thrown).
 std::string dump(const nlohmann::json& j);
 
