@@ -23,6 +23,7 @@
 #   --only    run one of the two parts
 #   --report FILE  re-render a kept results.json (with --write: into the doc)
 # Env: OAG_BUILD_DIR (default build), OAG_BIN (default $OAG_BUILD_DIR/bin/oag),
+#      OAG_COMMIT (the commit named in the report; default git HEAD),
 #      BENCH_AGENTS, BENCH_PATTERNS, BENCH_EVENTS, BENCH_PARKED (override the
 #      sizes), BENCH_RATE (steady events/s, default 2), BENCH_CONCURRENCY
 #      (default 32), BENCH_SAMPLE (default 100), BENCH_PERF=1 (perf record
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --only) [ $# -ge 2 ] || { echo "--only needs fanout or parked" >&2; exit 2; }; ONLY=$2; shift ;;
     --report) [ $# -ge 2 ] || { echo "--report needs a results.json" >&2; exit 2; }; REPORT=$2; shift ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -94,7 +95,7 @@ trap 'exit 130' INT TERM HUP
 
 ARGS=(--oag "$OAG" --dir "$RUN_DIR" --prices "$ROOT/config/prices.json" --only "$ONLY"
       --rate "${BENCH_RATE:-2}" --concurrency "${BENCH_CONCURRENCY:-32}" --sample "${BENCH_SAMPLE:-100}"
-      --clk-tck "$(getconf CLK_TCK)" --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+      --clk-tck "$(getconf CLK_TCK)" --commit "${OAG_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}")
 [ -n "${BENCH_AGENTS:-}" ] && ARGS+=(--agents "$BENCH_AGENTS")
 [ -n "${BENCH_PATTERNS:-}" ] && ARGS+=(--patterns "$BENCH_PATTERNS")
 [ -n "${BENCH_EVENTS:-}" ] && ARGS+=(--events "$BENCH_EVENTS")

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # Benchmark of WebSocket chat sessions (issue 6): S concurrent sessions on
-# GET /v1/realtime/chat (default 2,000) each send one chat.message at the
-# same moment and stream the answer of a fake upstream (a thread and a run
-# per session, as the Assistants API would create). Reports stalls (sessions
-# that went --stall-s seconds without a token before their run ended), the
-# time to first token the gateway adds (p50/p99), the longest gap between
-# tokens, and the daemon's RSS per session (idle and streaming). The work is
-# done by bench/ws_chat.mjs (the `ws` client from tests/node_modules); see
-# docs/PERFORMANCE.md.
+# GET /v1/realtime/chat (default 2,000) each send one chat.message, spread
+# evenly over a ramp (default 10 s: session i at i × 10 s / S), and stream the
+# answer of a fake upstream (a thread and a run per session, as the Assistants
+# API would create). The answer (200 chunks, one every 100 ms: 19.95 s) lasts
+# longer than the ramp, so at the peak all sessions stream at once; the
+# report says how many did and for how long. Reports stalls (--stall-s
+# seconds without a token before the run ended) before and after the first
+# token, the time to first token the gateway adds (p50/p99), the longest gap
+# between tokens, the tokens delivered per second, and the daemon's RSS per
+# session (idle and streaming). Then, for comparison, S new sessions send
+# their messages in the same millisecond (the burst: it measures the
+# run-creation queue more than the streaming). The work is done by
+# bench/ws_chat.mjs (the `ws` client from tests/node_modules); see
+# docs/PERFORMANCE.md and bench/README.md. About 1.5 minutes with the defaults.
 #
-# Usage: scripts/bench-ws.sh [--write] [--quick] [--sessions N]
+# Usage: scripts/bench-ws.sh [--write] [--quick] [--sessions N] [--ramp-ms N] [--no-burst]
 #   --write        also write the results into docs/PERFORMANCE.md (between
 #                  <!-- bench-ws:begin --> and <!-- bench-ws:end -->)
 #   --quick        200 sessions (a smoke test of the script)
 #   --sessions N   N sessions
+#   --ramp-ms N    spread the messages over N ms (default 10000); 0: all at
+#                  once (the burst alone, no second phase)
+#   --no-burst     skip the burst phase
 # Env: OAG_BUILD_DIR (default build), OAG_BIN (default $OAG_BUILD_DIR/bin/oag),
-#      BENCH_COMPANIES (10), BENCH_TOKENS (40), BENCH_INTERVAL_MS (25),
-#      BENCH_FIRST_MS (50), BENCH_STALL_S (5), KEEP_BENCH_DIR=1 (keep the temp dir)
+#      OAG_COMMIT (the commit named in the report; default git HEAD),
+#      BENCH_COMPANIES (10), BENCH_TOKENS (200), BENCH_INTERVAL_MS (100),
+#      BENCH_FIRST_MS (50), BENCH_STALL_S (5), BENCH_GAP_WARN_MS (1000),
+#      BENCH_BURST_SESSIONS (default S), KEEP_BENCH_DIR=1 (keep the temp dir)
 #
 # File descriptors: each session is a client socket (node), a server socket
 # and an upstream connection (oag) and an upstream socket (the fake): about
@@ -27,17 +38,25 @@ ROOT=$(pwd)
 
 WRITE=0
 S=2000
+RAMP=10000
+BURST=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --write) WRITE=1 ;;
     --quick) S=200 ;;
     --sessions) [ $# -ge 2 ] || { echo "--sessions needs a number" >&2; exit 2; }; S=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --ramp-ms) [ $# -ge 2 ] || { echo "--ramp-ms needs a number" >&2; exit 2; }; RAMP=$2; shift ;;
+    --no-burst) BURST=0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$S" =~ ^[0-9]+$ ]] && [ "$S" -ge 1 ] || { echo "--sessions must be a number ≥ 1 (got $S)" >&2; exit 2; }
+[[ "$RAMP" =~ ^[0-9]+$ ]] || { echo "--ramp-ms must be a number ≥ 0 (got $RAMP)" >&2; exit 2; }
+BURST_S=0
+[ "$BURST" = 1 ] && [ "$RAMP" -gt 0 ] && BURST_S=${BENCH_BURST_SESSIONS:-$S}
+[[ "$BURST_S" =~ ^[0-9]+$ ]] || { echo "BENCH_BURST_SESSIONS must be a number (got $BURST_S)" >&2; exit 2; }
 
 log() { printf '[bench-ws] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -49,12 +68,14 @@ OAG=$(cd "$(dirname "$OAG")" && pwd)/$(basename "$OAG")
 command -v node >/dev/null || die "node is required (scripts/install-deps.sh installs it)"
 [ -d "$ROOT/tests/node_modules/ws" ] || (cd "$ROOT/tests" && npm ci --no-audit --no-fund >/dev/null) || die "cannot install tests/node_modules (ws)"
 
-NEED=$((4 * S + 1024))
+# The burst's sessions are opened after the first ones are closed.
+MAXS=$(( S > BURST_S ? S : BURST_S ))
+NEED=$((4 * MAXS + 1024))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$NEED" ]; then
   ulimit -n "$NEED" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
   [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge "$NEED" ] || die "need $NEED file descriptors (ulimit -n is $(ulimit -n), hard limit $(ulimit -Hn))"
 fi
-log "ulimit -n $(ulimit -n) (need about $NEED for $S sessions)"
+log "ulimit -n $(ulimit -n) (need about $NEED for $MAXS sessions)"
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/oag-bench-ws.XXXXXX")
 NODE_PID=""
@@ -79,13 +100,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-ARGS=(--oag "$OAG" --dir "$RUN_DIR" --prices "$ROOT/config/prices.json" --sessions "$S"
-      --companies "${BENCH_COMPANIES:-10}" --tokens "${BENCH_TOKENS:-40}" --interval-ms "${BENCH_INTERVAL_MS:-25}"
-      --first-ms "${BENCH_FIRST_MS:-50}" --stall-s "${BENCH_STALL_S:-5}"
-      --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+ARGS=(--oag "$OAG" --dir "$RUN_DIR" --prices "$ROOT/config/prices.json" --sessions "$S" --ramp-ms "$RAMP"
+      --burst-sessions "$BURST_S"
+      --companies "${BENCH_COMPANIES:-10}" --tokens "${BENCH_TOKENS:-200}" --interval-ms "${BENCH_INTERVAL_MS:-100}"
+      --first-ms "${BENCH_FIRST_MS:-50}" --stall-s "${BENCH_STALL_S:-5}" --gap-warn-ms "${BENCH_GAP_WARN_MS:-1000}"
+      --commit "${OAG_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}")
 [ "$WRITE" = 1 ] && ARGS+=(--write "$ROOT/docs/PERFORMANCE.md")
 
-log "other processes using the CPU now: $(ps -eo pcpu=,comm= --sort=-pcpu | head -5 | awk '{printf "%s(%s%%) ", $2, $1}')"
+log "load average $(cut -d' ' -f1-3 /proc/loadavg); other processes using the CPU now: $(ps -eo pcpu=,comm= --sort=-pcpu | head -5 | awk '{printf "%s(%s%%) ", $2, $1}')"
 node "$ROOT/bench/ws_chat.mjs" "${ARGS[@]}" &
 NODE_PID=$!
 wait "$NODE_PID"
