@@ -5,7 +5,7 @@
 /// message at a time from a queue bounded in bytes.
 ///
 /// Limits and the close codes they lead to:
-///   - a message over max_message_bytes            → 1009 (Beast, read_message_max)
+///   - a message over max_message_bytes            → 1009 (counted here, closed with a handshake)
 ///   - invalid UTF-8 in a text message             → 1007 (Beast checks text frames)
 ///   - protocol violations (bad opcode, unmasked,  → 1002 (Beast)
 ///     fragmented control frame, reserved bits …)
@@ -75,7 +75,9 @@ class session final : public ws_connection, public std::enable_shared_from_this<
     ws_.set_option(t);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "oag"); }));
-    ws_.read_message_max(opts_.max_message_bytes);
+    // The session counts message bytes itself (see on_read); Beast's own
+    // limit is a backstop for frames that announce an absurd length.
+    ws_.read_message_max(2 * opts_.max_message_bytes + (64u << 10));
     ws_.auto_fragment(false);
     ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
@@ -142,10 +144,13 @@ class session final : public ws_connection, public std::enable_shared_from_this<
   }
 
   void do_read() {
-    ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    reading_ = true;
+    ws_.async_read_some(rbuf_, 64u << 10,
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
+    reading_ = false;
     if (ec) {
       std::uint16_t code;
       std::string reason;
@@ -162,6 +167,17 @@ class session final : public ws_connection, public std::enable_shared_from_this<
       }
       return finish(code, std::move(reason));
     }
+    if (rbuf_.size() > opts_.max_message_bytes) {
+      // Closed by a handshake rather than by Beast's read_message_max:
+      // Beast then tears the connection down while the client is still
+      // sending, and its teardown stops draining early (beast/websocket/
+      // impl/teardown.hpp, the bytes_transferred == 0 break), so the client
+      // gets a reset (1006) instead of the 1009 close frame.
+      rbuf_.consume(rbuf_.size());
+      return begin_close(websocket::close_code::too_big,
+                         "message too big: more than " + std::to_string(opts_.max_message_bytes) + " bytes", true);
+    }
+    if (!ws_.is_message_done()) return do_read();
     std::string msg = beast::buffers_to_string(rbuf_.data());
     rbuf_.consume(rbuf_.size());
     const bool text = ws_.got_text();
@@ -241,7 +257,9 @@ class session final : public ws_connection, public std::enable_shared_from_this<
     close_sent_ = true;
     ws_.async_close(websocket::close_reason(code_of(close_code_), close_reason_),
                     [self = shared_from_this()](beast::error_code) {
-                      // The pending read completes too and finishes the session.
+                      // A pending read completes too and finishes the session;
+                      // without one (the message-size close) the close does.
+                      if (!self->reading_) self->finish(self->close_code_, self->close_reason_);
                     });
   }
 
@@ -281,6 +299,7 @@ class session final : public ws_connection, public std::enable_shared_from_this<
   bool accepted_ = false;
   bool opened_ = false;
   bool writing_ = false;
+  bool reading_ = false;
   bool closing_ = false;
   bool close_sent_ = false;
   bool finished_ = false;
