@@ -885,7 +885,29 @@ std::optional<failure> check_persona(const agents_state& st, const json& agent) 
   return std::nullopt;
 }
 
-void agents_route(agents_actor* self, api_request& api) {
+void agents_route(agents_actor* self, api_request& api, bool model_checked = false);
+
+/// Whether a create/modify body names a model the tenant must vouch for first.
+bool names_model(const api_request& api) {
+  return api.body.is_object() && api.body.contains("model") && api.body["model"].is_string() &&
+         !api.body["model"].get_ref<const std::string&>().empty();
+}
+
+/// Asks the tenant whether the agent's model can be called (as routed:
+/// aliases, rules), then handles the request again; an uncallable model is
+/// the 404 a call would get, as for assistants.
+void check_model_then(agents_actor* self, const api_request& api, const std::string& model) {
+  auto pending = std::make_shared<api_request>(api);
+  self->request(self->state.tenant, std::chrono::seconds(30), model_check{model})
+      .then([self, pending](model_ok) { agents_route(self, *pending, true); },
+            [pending](caf::error& e) {
+              auto f = from_caf_error(e);
+              if (!f.param) f.param = "model";
+              detail::respond_failure(pending->sink, f);
+            });
+}
+
+void agents_route(agents_actor* self, api_request& api, bool model_checked) {
   auto& st = self->state;
   const auto now = st.ctx->now();
   if (api.route == route_id::agents_create) {
@@ -893,6 +915,7 @@ void agents_route(agents_actor* self, api_request& api) {
     auto agent = agents::new_agent(api.body, crypto::time_ordered_id("agt_"), now, h.ids);
     if (!agent) return fail(api, agent.error());
     if (auto f = check_persona(st, *agent)) return fail(api, *f);
+    if (!model_checked && names_model(api)) return check_model_then(self, api, (*agent)["model"]);
     if (auto s = seal_hooks(st, *agent, h); !s) return fail(api, s.error());
     storage::write_batch batch;
     const std::string id = (*agent)["id"];
@@ -925,6 +948,8 @@ void agents_route(agents_actor* self, api_request& api) {
       auto next = agents::modify_agent(*agent, api.body, h.ids);
       if (!next) return fail(api, next.error());
       if (auto f = check_persona(st, *next)) return fail(api, *f);
+      if (!model_checked && names_model(api) && (*next)["model"] != (*agent)["model"])
+        return check_model_then(self, api, (*next)["model"]);
       (*next)["_sealed"] = agent->value("_sealed", json::object());
       if (auto s = seal_hooks(st, *next, h); !s) return fail(api, s.error());
       storage::write_batch batch;

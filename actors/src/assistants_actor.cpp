@@ -515,7 +515,15 @@ void runs_route(assistants_actor* self, api_request& api) {
         auto sink = api.sink;
         self->request(live->second, std::chrono::seconds(30), run_control{run_control::kind::cancel, {}})
             .then([sink](run_snapshot& r) { detail::respond_json(sink, 200, r.run); },
-                  [sink](caf::error& e) { detail::respond_failure(sink, from_caf_error(e)); });
+                  [self, sink, rk](caf::error& e) {
+                    // The run may have ended meanwhile (its actor is gone): say so as for an ended run.
+                    auto now_run = objects::get_json(*self->state.ctx->db, rk);
+                    if (now_run && *now_run && assistants::is_terminal((**now_run).value("status", std::string{})))
+                      return detail::respond_failure(
+                          sink, make_failure(errc::invalid_request, "Cannot cancel run with status '" +
+                                                                        (**now_run)["status"].get<std::string>() + "'."));
+                    detail::respond_failure(sink, from_caf_error(e));
+                  });
         return;
       }
       if (expire_if_due(self, *run) || assistants::is_terminal((*run)["status"]))
@@ -604,7 +612,9 @@ void adopt(assistants_actor* self, adopt_run& msg) {
     if (msg.sink) detail::respond_failure(msg.sink, make_failure(errc::invalid_request, "the thread has an active run"));
     return;
   }
-  launch(self, std::move(**run), std::move(**state), msg.sink != nullptr, std::nullopt, std::move(msg.sink));
+  // A streamed firing announces its run (thread.run.created) as a new run does.
+  const bool streamed = msg.sink != nullptr;
+  launch(self, std::move(**run), std::move(**state), streamed, std::nullopt, std::move(msg.sink));
 }
 
 /// A run parked on approvals whose decision came: it goes on (the run reads

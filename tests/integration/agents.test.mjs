@@ -273,6 +273,8 @@ describe('agents API', () => {
     await bad({ model: MOCK, triggers: [{ type: 'webhook', hook_id: 'hook_mine' }] }, 400, undefined, 'a hook id chosen by the caller');
     const na = await bad({ assistant_id: 'asst_doesnotexist' }, 404, 'assistant_id', 'unknown assistant');
     assert.match(na.message, /asst_doesnotexist/);
+    const nm = await bad({ model: 'nope/nope' }, 404, 'model', 'a model the company cannot call');
+    assert.equal(nm.code, 'model_not_found');
     assertError(await t.api('POST', '/v1/agents', [1, 2]), 400, 'a non-object body');
     // Nothing was created.
     const list = await t.api('GET', '/v1/agents');
@@ -281,6 +283,8 @@ describe('agents API', () => {
     const a = await createAgent(t, { model: MOCK });
     assertError(await t.api('POST', `/v1/agents/${a.id}`, { triggers: [{ type: 'cron', schedule: 'nope' }] }), 400, 'modify: bad cron');
     assertError(await t.api('POST', `/v1/agents/${a.id}`, { assistant_id: 'asst_nope' }), 404, 'modify: unknown assistant');
+    assertError(await t.api('POST', `/v1/agents/${a.id}`, { model: 'nope/nope' }), 404, 'modify: unknown model');
+    assert.equal((await t.api('GET', `/v1/agents/${a.id}`)).json.model, MOCK, 'the model is unchanged');
     assert.deepEqual((await t.api('GET', `/v1/agents/${a.id}`)).json.triggers, []);
     assertError(await t.api('GET', '/v1/agents/agt_nope'), 404, 'unknown agent');
     // Manual firing validates its body.

@@ -268,6 +268,49 @@ describe('realtime chat', () => {
   });
 });
 
+describe('realtime chat with an agent', () => {
+  it('an agent answers with its persona; the session remembers agent and thread; a gated tool says approval.requested', T, async () => {
+    const t = await oag.tenant({ fake });
+    const tag = nonce();
+    const mk = async (body) => {
+      const r = await oag.request('POST', '/v1/agents', { body: { name: `rt-${tag}`, model: MODEL, ...body }, token: t.key });
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    const agent = await mk({ instructions: `agent persona ${tag}` });
+    const c = await open(t.key);
+    fake.reset();
+    fake.next({ chunks: ['agent ', 'says ', 'hi'] });
+    c.send({ type: 'chat.message', content: `hello ${tag}`, agent_id: agent.id });
+    const g = await generation(c);
+    assert.equal(g.end.type, 'run.completed', JSON.stringify(g.end));
+    assert.ok(g.created && g.created.run_id.startsWith('run_'), 'run.created for an agent chat');
+    assert.equal(g.text, 'agent says hi');
+    assert.ok(JSON.stringify(fake.chatRequests().at(-1).body.messages).includes(`agent persona ${tag}`), 'the agent persona went upstream');
+    fake.next({ chunks: ['again'] });
+    c.send({ type: 'chat.message', content: 'and a follow-up' });
+    const g2 = await generation(c);
+    assert.equal(g2.end.type, 'run.completed', JSON.stringify(g2.end));
+    assert.equal(g2.created.thread_id, g.created.thread_id, 'the follow-up stays on the thread');
+    // The agent's runs list both turns.
+    const runs = await oag.request('GET', `/v1/agents/${agent.id}/runs`, { token: t.key });
+    assert.equal(runs.json.data.length, 2);
+
+    // A gated client-visible tool: the stream says why it stops.
+    const gated = await mk({ tools: [{ type: 'function', function: { name: 'pay' } }], approval: { tools: { pay: 'always' } } });
+    const tool = await oag.request('POST', '/v1/tools', { token: t.key, body: { name: 'pay', parameters: { type: 'object', properties: { amount: { type: 'number' } } }, endpoint: { method: 'POST', url: 'https://pay.example.com/pay' } } });
+    assert.equal(tool.status, 200, tool.text);
+    const c2 = await open(t.key);
+    fake.next({ toolCalls: [{ id: `call_${tag}`, name: 'pay', arguments: { amount: 7 } }] });
+    c2.send({ type: 'chat.message', content: 'pay it', agent_id: gated.id });
+    const ev = await c2.next('approval.requested');
+    assert.equal(ev.approval.tool, 'pay');
+    assert.equal(ev.approval.status, 'pending');
+    await c.close();
+    await c2.close();
+  });
+});
+
 describe('realtime auth', () => {
   it('bad or missing key → 401 JSON, no WebSocket; non-upgrade GET → 426', T, async () => {
     for (const [what, opts] of [
