@@ -27,7 +27,7 @@
 //    the text between <!-- bench-ws:begin --> and <!-- bench-ws:end -->.
 //
 // node bench/ws_chat.mjs --oag BIN --dir DIR --prices FILE [--sessions 2000]
-//      [--companies 10] [--ramp-ms 10000] [--tokens 200] [--interval-ms 100]
+//      [--companies 10] [--ramp-ms 10000] [--tokens 120] [--interval-ms 250]
 //      [--first-ms 50] [--stall-s 5] [--gap-warn-ms 1000] [--burst-sessions 0]
 //      [--write docs/PERFORMANCE.md] [--commit SHA]
 // node bench/ws_chat.mjs --report results.json [--write FILE] re-renders a run.
@@ -64,8 +64,8 @@ if (opt('report')) {
   process.stdout.write(md + '\n');
   if (opt('write')) writeSection(opt('write'), md);
 } else if (opt('role') === 'upstream') {
-  const TOKENS = Number(opt('tokens', '200'));
-  const INTERVAL = Number(opt('interval-ms', '100'));
+  const TOKENS = Number(opt('tokens', '120'));
+  const INTERVAL = Number(opt('interval-ms', '250'));
   const FIRST = Number(opt('first-ms', '50'));
   let late = []; // per answer: how late (ms) its latest chunk was sent, against its schedule
   const server = http.createServer(async (req, res) => {
@@ -126,8 +126,8 @@ async function main() {
   const S = Number(opt('sessions', '2000'));
   const COMPANIES = Number(opt('companies', '10'));
   const RAMP = Number(opt('ramp-ms', '10000'));
-  const TOKENS = Number(opt('tokens', '200'));
-  const INTERVAL = Number(opt('interval-ms', '100'));
+  const TOKENS = Number(opt('tokens', '120'));
+  const INTERVAL = Number(opt('interval-ms', '250'));
   const FIRST = Number(opt('first-ms', '50'));
   const STALL_S = Number(opt('stall-s', '5'));
   const GAP_WARN = Number(opt('gap-warn-ms', '1000'));

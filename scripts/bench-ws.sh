@@ -3,9 +3,9 @@
 # GET /v1/realtime/chat (default 2,000) each send one chat.message, spread
 # evenly over a ramp (default 10 s: session i at i × 10 s / S), and stream the
 # answer of a fake upstream (a thread and a run per session, as the Assistants
-# API would create). The answer (200 chunks, one every 100 ms: 19.95 s) lasts
-# longer than the ramp, so at the peak all sessions stream at once; the
-# report says how many did and for how long. Reports stalls (--stall-s
+# API would create). The answer (120 chunks, one every 250 ms: 29.8 s; 8,000
+# chunks/s for 2,000 sessions) lasts longer than the ramp, so at the peak all
+# sessions stream at once; the report says how many did and for how long. Reports stalls (--stall-s
 # seconds without a token before the run ended) before and after the first
 # token, the time to first token the gateway adds (p50/p99), the longest gap
 # between tokens, the tokens delivered per second, and the daemon's RSS per
@@ -13,7 +13,7 @@
 # their messages in the same millisecond (the burst: it measures the
 # run-creation queue more than the streaming). The work is done by
 # bench/ws_chat.mjs (the `ws` client from tests/node_modules); see
-# docs/PERFORMANCE.md and bench/README.md. About 1.5 minutes with the defaults.
+# docs/PERFORMANCE.md and bench/README.md. About 2 minutes with the defaults.
 #
 # Usage: scripts/bench-ws.sh [--write] [--quick] [--sessions N] [--ramp-ms N] [--no-burst]
 #   --write        also write the results into docs/PERFORMANCE.md (between
@@ -25,7 +25,7 @@
 #   --no-burst     skip the burst phase
 # Env: OAG_BUILD_DIR (default build), OAG_BIN (default $OAG_BUILD_DIR/bin/oag),
 #      OAG_COMMIT (the commit named in the report; default git HEAD),
-#      BENCH_COMPANIES (10), BENCH_TOKENS (200), BENCH_INTERVAL_MS (100),
+#      BENCH_COMPANIES (10), BENCH_TOKENS (120), BENCH_INTERVAL_MS (250),
 #      BENCH_FIRST_MS (50), BENCH_STALL_S (5), BENCH_GAP_WARN_MS (1000),
 #      BENCH_BURST_SESSIONS (default S), KEEP_BENCH_DIR=1 (keep the temp dir)
 #
@@ -102,7 +102,7 @@ trap 'exit 130' INT TERM HUP
 
 ARGS=(--oag "$OAG" --dir "$RUN_DIR" --prices "$ROOT/config/prices.json" --sessions "$S" --ramp-ms "$RAMP"
       --burst-sessions "$BURST_S"
-      --companies "${BENCH_COMPANIES:-10}" --tokens "${BENCH_TOKENS:-200}" --interval-ms "${BENCH_INTERVAL_MS:-100}"
+      --companies "${BENCH_COMPANIES:-10}" --tokens "${BENCH_TOKENS:-120}" --interval-ms "${BENCH_INTERVAL_MS:-250}"
       --first-ms "${BENCH_FIRST_MS:-50}" --stall-s "${BENCH_STALL_S:-5}" --gap-warn-ms "${BENCH_GAP_WARN_MS:-1000}"
       --commit "${OAG_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}")
 [ "$WRITE" = 1 ] && ARGS+=(--write "$ROOT/docs/PERFORMANCE.md")
