@@ -15,14 +15,6 @@ failure bad(std::string message, std::string param) {
   return make_failure(errc::invalid_request, std::move(message), std::move(param));
 }
 
-bool valid_id(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-          c == '.'))
-      return false;
-  return true;
-}
 
 /// An optional string field; `id` fields must look like object ids.
 result<std::optional<std::string>> opt_string(const json& doc, const char* name, bool id, std::size_t max) {
@@ -30,7 +22,7 @@ result<std::optional<std::string>> opt_string(const json& doc, const char* name,
   if (it == doc.end() || it->is_null()) return std::optional<std::string>{};
   if (!it->is_string()) return bad(std::string{"'"} + name + "' must be a string.", name);
   auto s = it->get<std::string>();
-  if (id && !valid_id(s))
+  if (id && !valid_id_segment(s))
     return bad(std::string{"'"} + name + "' must be an object id (1 to 128 of A-Z a-z 0-9 _ - .).", name);
   if (!id && (s.empty() || s.size() > max))
     return bad(std::string{"'"} + name + "' must be 1 to " + std::to_string(max) + " characters.", name);

@@ -7,6 +7,15 @@ namespace oag::runtime {
 
 using actors::route_id;
 
+bool valid_id_segment(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+          c == '.'))
+      return false;
+  return true;
+}
+
 namespace {
 
 /// Splits "/a/b/c" into {"a","b","c"}; empty segments (double slashes) are kept
@@ -33,15 +42,6 @@ failure not_found(std::string_view method, std::string_view path) {
 failure wrong_method(std::string_view method, std::string_view path) {
   return make_failure(errc::method_not_allowed,
                       "Method " + std::string{method} + " is not allowed on " + std::string{path} + ".");
-}
-
-bool valid_id_segment(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-          c == '.'))
-      return false;
-  return true;
 }
 
 /// The Assistants, Responses, conversations, tools and secrets routes

@@ -30,6 +30,10 @@ struct route_match {
   const char* label = ""; ///< the path template, for metrics
 };
 
+/// An object id in a path (or a message naming one): 1 to 128 of
+/// [A-Za-z0-9_.-].
+bool valid_id_segment(std::string_view s) noexcept;
+
 /// Matches a method and path; 404 for unknown paths, 405 for a known path
 /// with the wrong method.
 result<route_match> match_route(std::string_view method, std::string_view path);
