@@ -289,12 +289,13 @@ void start_turn_call(run_actor* self, json body) {
 void next_turn(run_actor* self) {
   auto& st = self->state;
   int max_steps = st.settings.run_max_steps.value_or(st.ctx->settings.run_max_steps);
-  const json& agent = st.state["agent"];
-  if (agent.is_object() && agent["max_steps"].is_number_integer()) max_steps = agent["max_steps"].get<int>();
-  if (agent.is_object() && agent["budget_uot"].is_number_integer()) {
-    const auto spent = st.state.value("cost_uot", std::int64_t{0}) + st.state.value("children_cost_uot", std::int64_t{0});
-    if (spent >= agent["budget_uot"].get<std::int64_t>())
-      return finish_run(self, "incomplete", nullptr, {{"reason", "max_budget"}});
+  const json& agent = agent_of(st);
+  if (agent.is_object()) {
+    if (auto m = agent.find("max_steps"); m != agent.end() && m->is_number_integer()) max_steps = m->get<int>();
+    if (auto b = agent.find("budget_uot"); b != agent.end() && b->is_number_integer()) {
+      const auto spent = st.state.value("cost_uot", std::int64_t{0}) + st.state.value("children_cost_uot", std::int64_t{0});
+      if (spent >= b->get<std::int64_t>()) return finish_run(self, "incomplete", nullptr, {{"reason", "max_budget"}});
+    }
   }
   if (st.state.value("steps_used", 0) >= max_steps)
     return finish_run(self, "failed",
