@@ -19,12 +19,13 @@
 //      [--concurrency 32] [--sample 100] [--write docs/PERFORMANCE.md] [--quick]
 // The daemon's pid is kept in DIR/oag.pid (the shell script's trap kills it).
 
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cpu, duKb, idleCpu as procIdleCpu, loadavg, memory, pool, tail } from './lib/proc.mjs';
 
 // ---- arguments -------------------------------------------------------------------
 
@@ -43,6 +44,7 @@ const SAMPLE = Number(opt('sample', '100'));
 const WRITE = opt('write', null);
 const QUICK = flag('quick');
 const CLK_TCK = Number(opt('clk-tck', '100'));
+const idleCpu = (pid, secs = IDLE_CPU_S) => procIdleCpu(pid, secs, CLK_TCK);
 const IDLE_SETTLE_S = Number(opt('settle', '3'));
 const IDLE_CPU_S = 5;
 const GOAL_BYTES_PER_RUN = 2048;
@@ -132,13 +134,6 @@ async function stopDaemon(signal) {
   return { ms: performance.now() - t, exit };
 }
 
-function tail(file, n = 30) {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
-  } catch {
-    return '';
-  }
-}
 
 const alive = () => {
   if (daemon.exited) die(`oag died (code ${daemon.exited.code}, signal ${daemon.exited.signal}); log ${daemon.logFile}:\n${tail(daemon.logFile)}`);
@@ -146,53 +141,9 @@ const alive = () => {
 
 // ---- /proc -----------------------------------------------------------------------
 
-function memory(pid) {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm')) || [])[1] ?? NaN);
-  const threads = Number((s.match(/^Threads:\s+(\d+)/m) || [])[1] ?? NaN);
-  return { rss_kb: kb('VmRSS'), anon_kb: kb('RssAnon'), file_kb: kb('RssFile'), threads };
-}
 
-function cpu(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
-  let ns = 0;
-  let wakeups = 0;
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-      const st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
-      wakeups += Number((st.match(/^voluntary_ctxt_switches:\s+(\d+)/m) || [])[1] || 0);
-      wakeups += Number((st.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m) || [])[1] || 0);
-    } catch {} // a thread that just ended
-  }
-  return { ticks, ns, wakeups };
-}
 
-async function idleCpu(pid, secs = IDLE_CPU_S) {
-  const a = cpu(pid);
-  const t = performance.now();
-  await sleep(secs * 1000);
-  const b = cpu(pid);
-  const wall = (performance.now() - t) / 1000;
-  return {
-    secs: wall,
-    ms_ticks: ((b.ticks - a.ticks) * 1000) / CLK_TCK,
-    ms_sched: (b.ns - a.ns) / 1e6,
-    pct_core: ((b.ns - a.ns) / 1e9 / wall) * 100,
-    wakeups_per_s: (b.wakeups - a.wakeups) / wall,
-  };
-}
 
-const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
-const duKb = (dir) => {
-  try {
-    return Number(execFileSync('du', ['-sk', dir]).toString().split('\t')[0]);
-  } catch {
-    return NaN;
-  }
-};
 
 // ---- HTTP (global fetch: undici, keep-alive) ---------------------------------------
 
@@ -228,22 +179,6 @@ async function must(method, p, opts, want = 200) {
 }
 
 /** Runs fn(i) for i in [0, n) with `conc` workers; stops at the first error. */
-async function pool(n, conc, fn) {
-  let next = 0;
-  let failed = null;
-  const worker = async () => {
-    while (!failed && next < n) {
-      const i = next++;
-      try {
-        await fn(i);
-      } catch (e) {
-        failed = failed || e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(conc, n) }, worker));
-  if (failed) throw failed;
-}
 
 // ---- the benchmark ---------------------------------------------------------------
 
